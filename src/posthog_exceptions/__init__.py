@@ -1,0 +1,37 @@
+"""posthog-exceptions: every error a Python program meets, in PostHog error tracking.
+
+Quick start::
+
+    import posthog_exceptions
+
+    posthog_exceptions.init("phc_...", host="eu")
+    posthog_exceptions.capture("signed_up", distinct_id="user-42")
+
+Importing this package starts no thread, installs no hook and does not import
+``requests``; :func:`init` and the first event do that work.
+"""
+
+from ._client import Client
+from ._config import Options
+from ._global import alias, capture, flush, get_client, identify, init, shutdown, stats
+from ._stats import DROP_REASONS, Stats
+from ._transport import Transport, TransportResponse
+from ._version import __version__
+
+__all__ = [
+    "DROP_REASONS",
+    "Client",
+    "Options",
+    "Stats",
+    "Transport",
+    "TransportResponse",
+    "__version__",
+    "alias",
+    "capture",
+    "flush",
+    "get_client",
+    "identify",
+    "init",
+    "shutdown",
+    "stats",
+]

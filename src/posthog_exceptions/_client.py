@@ -1,0 +1,235 @@
+"""The Client: build an event, filter it, serialise it, hand it to the worker.
+
+Every public method is a never-raise boundary: after construction (which
+validates its options and raises on bad ones), a failure inside the library
+is logged on the ``posthog_exceptions`` logger and counted, and the call
+returns ``None``/``False``. The boundary catches ``Exception`` only, so
+``KeyboardInterrupt`` and ``SystemExit`` still reach the program.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any, Callable, TypeVar
+
+from typing_extensions import ParamSpec
+
+from ._config import Options, build_options
+from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
+from ._log import enable_debug, internal_error, logger
+from ._serialize import clean, dumps, safe_repr
+from ._stats import Counters, Stats
+from ._version import __version__
+from ._worker import Worker
+
+LIB_NAME = "posthog-exceptions"
+MAX_EVENT_BYTES = 900 * 1024
+"""Events above this size are not sent (the capture service refuses events near 1 MB)."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _never_raise(fallback: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Turn any ``Exception`` inside a public method into a log line, a count and ``fallback``."""
+
+    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except Exception:
+                internal_error("posthog_exceptions: %s() failed", method.__name__)
+                client = args[0] if args else None
+                if isinstance(client, Client):
+                    client._counters.drop("internal_error")
+                return fallback  # type: ignore[no-any-return]
+
+        return guarded
+
+    return decorate
+
+
+class Client:
+    """An independent PostHog client: its own options, queue, worker thread and connection.
+
+    ``Client(api_key=None, host=None, **options)`` takes the options listed in the
+    README (and on :class:`~posthog_exceptions._config.Options`). Bad options raise
+    ``TypeError``/``ValueError`` here; nothing the client does later raises.
+    """
+
+    def __init__(self, api_key: str | None = None, host: str | None = None, **options: Any) -> None:
+        self.options: Options = build_options(api_key, host, options)
+        if self.options.debug:
+            enable_debug()
+        self._counters = Counters()
+        self._worker = Worker(self.options, self._counters)
+        self._super = clean(dict(self.options.properties))
+        if self.options.release is not None:
+            self._super["release"] = self.options.release
+        if self.options.environment is not None:
+            self._super["environment"] = self.options.environment
+        if not self.options.has_key and not self.options.disabled:
+            logger.warning(
+                "no PostHog project API key (api_key=, POSTHOG_API_KEY or "
+                "POSTHOG_PROJECT_API_KEY); the client is disabled and sends nothing"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this client sends anything (it has a key and is not ``disabled``)."""
+        return self.options.has_key and not self.options.disabled
+
+    # ------------------------------------------------------------- events
+
+    @_never_raise(None)
+    def capture(
+        self,
+        event: str,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+    ) -> str | None:
+        """Send an event; returns its uuid, or ``None`` when it was not queued.
+
+        Without a ``distinct_id`` (here or as the client's default) the event gets a
+        random one and ``$process_person_profile: false``, so no person is created.
+        """
+        if not self.enabled:
+            return None
+        if not isinstance(event, str) or not event:
+            return self._invalid(f"capture() needs a non-empty event name, got {safe_repr(event)}")
+        return self._send(event, distinct_id, clean(properties or {}), timestamp, uuid)
+
+    @_never_raise(None)
+    def identify(
+        self,
+        distinct_id: Any,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        set_once: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Set person properties: sends ``$identify`` with ``$set`` and ``$set_once``."""
+        if not self.enabled:
+            return None
+        if normalize_distinct_id(distinct_id) is None:
+            return self._invalid(f"identify() needs a distinct_id, got {safe_repr(distinct_id)}")
+        props = {"$set": clean(properties or {}), "$set_once": clean(set_once or {})}
+        return self._send("$identify", distinct_id, props, None, None)
+
+    @_never_raise(None)
+    def alias(self, previous_id: Any, distinct_id: Any) -> str | None:
+        """Link two ids of one person: sends ``$create_alias`` as ``previous_id``."""
+        if not self.enabled:
+            return None
+        previous, new = normalize_distinct_id(previous_id), normalize_distinct_id(distinct_id)
+        if previous is None or new is None:
+            return self._invalid(
+                f"alias() needs two ids, got {safe_repr(previous_id)} and {safe_repr(distinct_id)}"
+            )
+        return self._send("$create_alias", previous, {"distinct_id": previous, "alias": new})
+
+    @_never_raise(False)
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued before the call is delivered or given up.
+
+        Returns ``False`` if ``timeout`` seconds passed first. ``None`` waits as long as
+        the retry policy keeps trying (about a minute of server trouble at most per batch).
+        """
+        return self._worker.flush(timeout)
+
+    @_never_raise(False)
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush for up to ``timeout`` (default ``shutdown_timeout``) seconds, then stop.
+
+        What is still undelivered is dropped and counted; events captured afterwards
+        are dropped too. Returns whether everything was delivered.
+        """
+        limit = self.options.shutdown_timeout if timeout is None else timeout
+        return self._worker.shutdown(limit)
+
+    def stats(self) -> Stats:
+        """Counts of events queued, pending, sent, retried and dropped (by reason)."""
+        return self._counters.snapshot(self._worker.pending())
+
+    # ------------------------------------------------------------- internals
+
+    def _invalid(self, message: str) -> str | None:
+        """Count and log a call that cannot become an event; returns ``None`` for the caller."""
+        self._counters.drop("invalid")
+        logger.warning("%s; nothing was sent", message)
+        return None
+
+    def _send(
+        self,
+        name: str,
+        distinct_id: Any,
+        properties: dict[str, Any],
+        timestamp: Any = None,
+        uuid: Any = None,
+    ) -> str | None:
+        """Complete the event with the parts every event shares, filter it, queue it."""
+        event_uuid = normalize_uuid(uuid)
+        props = {**self._super, **properties, "$lib": LIB_NAME, "$lib_version": __version__}
+        person = normalize_distinct_id(distinct_id) or self._default_distinct_id()
+        if person is None:
+            person = new_uuid()
+            props["$process_person_profile"] = False
+        event: dict[str, Any] = {
+            "event": name,
+            "distinct_id": person,
+            "properties": props,
+            "timestamp": normalize_timestamp(timestamp),
+            "uuid": event_uuid,
+        }
+        if self.options.before_send is not None:
+            edited = self._before_send(event)
+            if edited is None:
+                return None
+            event = edited
+        payload = dumps(event)
+        if len(payload) > MAX_EVENT_BYTES:
+            self._counters.drop("too_large")
+            logger.warning(
+                "event %r is %d bytes, above the %d-byte limit; dropped it",
+                name,
+                len(payload),
+                MAX_EVENT_BYTES,
+            )
+            return None
+        return event_uuid if self._worker.put(payload) else None
+
+    def _default_distinct_id(self) -> str | None:
+        default = self.options.distinct_id
+        if default is None or isinstance(default, str):
+            return default
+        try:
+            return normalize_distinct_id(default())
+        except Exception:
+            logger.warning("the distinct_id callable raised; using an anonymous id", exc_info=True)
+            return None
+
+    def _before_send(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        assert self.options.before_send is not None
+        try:
+            result = self.options.before_send(event)
+        except Exception:
+            # Dropping is the safe side: before_send is where users scrub personal data.
+            self._counters.drop("before_send_error")
+            logger.warning("before_send raised; the event was dropped", exc_info=True)
+            return None
+        if result is None:
+            self._counters.drop("before_send")
+            return None
+        if not isinstance(result, dict) or not result.get("event"):
+            self._counters.drop("invalid")
+            logger.warning("before_send returned %s, not an event; dropped it", safe_repr(result))
+            return None
+        return result
+
+    def __repr__(self) -> str:
+        state = "enabled" if self.enabled else "disabled"
+        return f"<posthog_exceptions.Client host={self.options.host!r} {state}>"

@@ -1,0 +1,296 @@
+"""Options: one frozen, typed object built and validated once, at ``init()``/``Client()``.
+
+Every option is an explicit keyword argument. A malformed value raises
+``TypeError`` (wrong type or unknown name) or ``ValueError`` (right type, bad
+value) with a message that names the option and shows the bad value, so a
+mistake surfaces at start-up instead of silently losing events later.
+
+The project API key comes from the ``api_key`` argument, else the environment
+(``POSTHOG_API_KEY``, then ``POSTHOG_PROJECT_API_KEY``). The host comes from the
+``host`` argument, else ``POSTHOG_HOST``, else the US cloud; ``"us"`` and
+``"eu"`` are shortcuts for the two PostHog clouds. With no key anywhere the
+client is disabled: it logs one warning and sends nothing, and the host program
+keeps running.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from ._transport import Transport
+
+US_HOST = "https://us.i.posthog.com"
+EU_HOST = "https://eu.i.posthog.com"
+_HOST_ALIASES = {
+    "us": US_HOST,
+    "eu": EU_HOST,
+    # The app hosts serve the UI; events belong on the ingestion hosts.
+    "https://app.posthog.com": US_HOST,
+    "https://us.posthog.com": US_HOST,
+    "https://eu.posthog.com": EU_HOST,
+}
+API_KEY_ENV_VARS = ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY")
+HOST_ENV_VAR = "POSTHOG_HOST"
+MAX_API_KEY_LENGTH = 64
+
+DistinctIdOption = Union[str, Callable[[], Optional[str]]]
+BeforeSend = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Options:
+    """The validated configuration of a :class:`~posthog_exceptions.Client`.
+
+    Built by :func:`build_options`; never mutated afterwards.
+    """
+
+    api_key: str
+    """The project API key (``phc_…``); empty when the client is disabled for lack of one."""
+    host: str
+    """The capture host, without a trailing slash."""
+    distinct_id: DistinctIdOption | None = None
+    """The default person: a string, or a callable returning one (or ``None``)."""
+    properties: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Super properties added to every event (read-only copy)."""
+    release: str | None = None
+    """Sent as the ``release`` property of every event."""
+    environment: str | None = None
+    """Sent as the ``environment`` property of every event."""
+    batch_size: int = 100
+    """At most this many events per request."""
+    max_queue_size: int = 10_000
+    """At most this many events wait in memory; beyond it new events are dropped and counted."""
+    max_queue_bytes: int = 32 * 1024 * 1024
+    """At most this many bytes of serialised events wait in memory."""
+    timeout: float = 10.0
+    """Seconds to connect, and seconds to wait for the response, per request."""
+    max_retries: int = 10
+    """Resends of a batch after transient failures before it is given up (about 65 s of waits)."""
+    gzip: bool = True
+    """Compress request bodies (``Content-Encoding: gzip``)."""
+    shutdown_timeout: float = 5.0
+    """Seconds the exit-time flush and :meth:`Client.shutdown` may take."""
+    sync_mode: bool = False
+    """Send each event in the calling thread before returning (serverless)."""
+    disabled: bool = False
+    """Send nothing at all."""
+    debug: bool = False
+    """Log the library's activity to stderr."""
+    before_send: BeforeSend | None = None
+    """Called with each event; return it (edited or not) to send it, or ``None`` to drop it."""
+    transport: Transport | None = None
+    """Replace the HTTP transport (see :mod:`posthog_exceptions.testing`)."""
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.api_key)
+
+
+OPTION_NAMES = tuple(f.name for f in fields(Options) if f.name not in ("api_key", "host"))
+
+
+def _show(value: object) -> str:
+    """The bad value as shown in an error message: its repr (bounded) and type."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} object>"
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _expect(name: str, value: object, ok: bool, wanted: str) -> None:
+    if not ok:
+        raise TypeError(f"option {name!r} must be {wanted}, got {_show(value)}")
+
+
+def _check_bool(name: str, value: object) -> bool:
+    _expect(name, value, isinstance(value, bool), "True or False")
+    return bool(value)
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    _expect(name, value, isinstance(value, int) and not isinstance(value, bool), "an int")
+    assert isinstance(value, int)
+    if value < minimum:
+        raise ValueError(f"option {name!r} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
+    _expect(
+        name,
+        value,
+        isinstance(value, (int, float)) and not isinstance(value, bool),
+        "a number of seconds",
+    )
+    assert isinstance(value, (int, float))
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(f"option {name!r} must be a finite number of seconds, got {value!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "more than zero"
+        raise ValueError(f"option {name!r} must be {bound} seconds, got {value!r}")
+    return seconds
+
+
+def _check_optional_str(name: str, value: object) -> str | None:
+    _expect(name, value, value is None or isinstance(value, str), "a string or None")
+    assert value is None or isinstance(value, str)
+    return value
+
+
+def _check_optional_callable(name: str, value: object) -> Any:
+    _expect(name, value, value is None or callable(value), "a callable or None")
+    return value
+
+
+def _check_distinct_id(value: object) -> DistinctIdOption | None:
+    ok = value is None or isinstance(value, str) or callable(value)
+    _expect("distinct_id", value, ok, "a string, a callable returning one, or None")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"option 'distinct_id' must not be blank, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _check_properties(value: object) -> Mapping[str, Any]:
+    if value is None:
+        return MappingProxyType({})
+    _expect("properties", value, isinstance(value, Mapping), "a mapping of str to values")
+    assert isinstance(value, Mapping)
+    for key in value:
+        if not isinstance(key, str):
+            raise TypeError(f"option 'properties' must have str keys, got key {_show(key)}")
+    return MappingProxyType(dict(value))
+
+
+def _check_transport(value: object) -> Any:
+    ok = value is None or callable(getattr(value, "send", None))
+    _expect("transport", value, ok, "an object with a send(body, headers) method, or None")
+    return value
+
+
+def check_api_key(value: object, source: str = "option 'api_key'") -> str:
+    """Validate a project API key as PostHog's capture service does; return it trimmed.
+
+    The message names where the key came from; a personal key is shown only by
+    its prefix and length, since it is a secret.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{source} must be a string, got {_show(value)}")
+    key = value.strip()
+    if not key:
+        raise ValueError(f"{source} is empty, got {value!r}; pass the project API key (phc_...)")
+    if key.startswith("phx_"):
+        raise ValueError(
+            f"{source} is a personal API key ('phx_...', {len(key)} characters); "
+            "events need the project API key ('phc_...') from the project settings"
+        )
+    if "\x00" in key:
+        raise ValueError(f"{source} contains a NUL character, got {key!r}")
+    if not key.isascii():
+        raise ValueError(f"{source} must be ASCII, got {key!r}")
+    if len(key) > MAX_API_KEY_LENGTH:
+        raise ValueError(
+            f"{source} must be at most {MAX_API_KEY_LENGTH} characters, "
+            f"got {key[:12]!r}... ({len(key)} characters)"
+        )
+    return key
+
+
+def check_host(value: object, source: str = "option 'host'") -> str:
+    """Resolve ``"us"``/``"eu"`` and the app hosts; require an http(s) URL; drop a trailing /."""
+    if not isinstance(value, str):
+        raise TypeError(f"{source} must be a string, got {_show(value)}")
+    host = value.strip()
+    alias = _HOST_ALIASES.get(host.lower().rstrip("/"))
+    if alias is not None:
+        return alias
+    try:
+        parts = urlsplit(host)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if (
+        parts is None
+        or not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"{source} must be an http(s) URL such as 'https://eu.i.posthog.com', "
+            f"or 'us' or 'eu', got {value!r}"
+        )
+    return host.rstrip("/")
+
+
+def _from_environment(environ: Mapping[str, str]) -> tuple[str | None, str]:
+    for var in API_KEY_ENV_VARS:
+        if environ.get(var, "").strip():
+            return environ[var], f"environment variable {var} (api_key)"
+    return None, "option 'api_key'"
+
+
+def build_options(
+    api_key: object = None,
+    host: object = None,
+    options: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Options:
+    """Validate everything given to ``Client()``/``init()`` and freeze it into :class:`Options`."""
+    given = dict(options or {})
+    env = os.environ if environ is None else environ
+    for name, value in given.items():
+        if name not in OPTION_NAMES:
+            close = difflib.get_close_matches(name, (*OPTION_NAMES, "api_key", "host"), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"unknown option {name!r}={_show(value)}{hint}")
+
+    if api_key is None:
+        api_key, key_source = _from_environment(env)
+    else:
+        key_source = "option 'api_key'"
+    key = "" if api_key is None else check_api_key(api_key, key_source)
+
+    if host is None and env.get(HOST_ENV_VAR, "").strip():
+        resolved_host = check_host(env[HOST_ENV_VAR], f"environment variable {HOST_ENV_VAR}")
+    else:
+        resolved_host = US_HOST if host is None else check_host(host)
+
+    checked: dict[str, Any] = {}
+    defaults = Options(api_key="", host="")
+    for name in OPTION_NAMES:
+        if name not in given:
+            continue
+        value = given[name]
+        default = getattr(defaults, name)
+        if name == "distinct_id":
+            checked[name] = _check_distinct_id(value)
+        elif name == "properties":
+            checked[name] = _check_properties(value)
+        elif name == "transport":
+            checked[name] = _check_transport(value)
+        elif name == "before_send":
+            checked[name] = _check_optional_callable(name, value)
+        elif name in ("release", "environment"):
+            checked[name] = _check_optional_str(name, value)
+        elif isinstance(default, bool):
+            checked[name] = _check_bool(name, value)
+        elif isinstance(default, int):
+            checked[name] = _check_int(name, value, minimum=1 if name != "max_retries" else 0)
+        elif isinstance(default, float):
+            checked[name] = _check_seconds(name, value, allow_zero=name == "shutdown_timeout")
+        else:  # pragma: no cover - every option has a branch above
+            raise AssertionError(name)
+    return Options(api_key=key, host=resolved_host, **checked)

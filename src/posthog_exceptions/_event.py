@@ -1,0 +1,99 @@
+"""The parts every event shares: id, timestamp, and the distinct_id rules.
+
+Event ids are UUIDv7 (RFC 9562): random like v4, but their first 48 bits are
+the Unix time in milliseconds, so ids sort by creation time in the inbox and in
+ClickHouse. Timestamps are ISO-8601 in UTC with microseconds
+(``2026-11-27T10:00:00.000000+00:00``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+import uuid as _uuid
+from typing import Any
+
+from ._log import logger
+
+_UTC = _dt.timezone.utc
+
+
+def new_uuid() -> str:
+    """A fresh UUIDv7 as a string."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | rand
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(_uuid.UUID(int=value))
+
+
+def iso_now() -> str:
+    return _dt.datetime.now(_UTC).isoformat(timespec="microseconds")
+
+
+def normalize_timestamp(value: Any) -> str:
+    """ISO-8601 UTC for a ``datetime`` (naive means UTC), a ``date``, an ISO string or
+    Unix seconds; ``None`` means now. Anything unreadable is logged and replaced by now."""
+    if value is None:
+        return iso_now()
+    try:
+        moment = _to_datetime(value)
+    except (TypeError, ValueError, OverflowError, OSError):
+        logger.warning("timestamp %.100r is not a datetime or ISO-8601 string; using now", value)
+        return iso_now()
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=_UTC)
+    return moment.astimezone(_UTC).isoformat(timespec="microseconds")
+
+
+def _to_datetime(value: Any) -> _dt.datetime:
+    if isinstance(value, _dt.datetime):
+        return value
+    if isinstance(value, _dt.date):
+        return _dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _dt.datetime.fromtimestamp(value, _UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        return _parse_iso(text)
+    raise TypeError(type(value).__name__)
+
+
+def _parse_iso(text: str) -> _dt.datetime:
+    try:
+        return _dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    # Python < 3.11 accepts only 0, 3 or 6 fraction digits: pad or cut to 6.
+    head, sep, tail = text.partition(".")
+    if not sep:
+        raise ValueError(text)
+    digits = len(tail) - len(tail.lstrip("0123456789"))
+    fraction, zone = tail[:digits], tail[digits:]
+    return _dt.datetime.fromisoformat(f"{head}.{fraction[:6].ljust(6, '0')}{zone}")
+
+
+def normalize_uuid(value: Any) -> str:
+    """The given uuid as a canonical string, or a new one (logged) when it is not a UUID."""
+    if value is None:
+        return new_uuid()
+    try:
+        return str(value if isinstance(value, _uuid.UUID) else _uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        logger.warning("uuid %.100r is not a UUID; the event gets a new one", value)
+        return new_uuid()
+
+
+def normalize_distinct_id(value: Any) -> str | None:
+    """A non-blank string distinct_id, or ``None``. Numbers are turned into strings."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, _uuid.UUID)):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    return None

@@ -1,0 +1,104 @@
+"""The default client behind ``init()`` and the module-level functions.
+
+The module-level functions are thin conveniences over the client that
+:func:`init` installs. Before ``init()`` they do nothing (the first call logs
+one warning) and return ``None``/``False``, so library code may call them
+whether or not the application set PostHog up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from ._client import Client
+from ._log import logger
+from ._stats import Stats
+
+_lock = threading.Lock()
+_client: Client | None = None
+_warned = False
+
+
+def init(api_key: str | None = None, host: str | None = None, **options: Any) -> Client:
+    """Create the default client from these options (see :class:`Client`) and install it.
+
+    A previous default client is shut down first (its queue flushed for up to its
+    ``shutdown_timeout``).
+    """
+    global _client
+    client = Client(api_key, host, **options)
+    with _lock:
+        previous, _client = _client, client
+    if previous is not None and previous is not client:
+        previous.shutdown()
+    return client
+
+
+def get_client() -> Client | None:
+    """The client installed by :func:`init`, or ``None``."""
+    return _client
+
+
+def _current() -> Client | None:
+    global _warned
+    client = _client
+    if client is None and not _warned:
+        _warned = True
+        logger.warning("posthog_exceptions.init() has not been called; nothing is sent")
+    return client
+
+
+def capture(
+    event: str,
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+) -> str | None:
+    """:meth:`Client.capture` on the default client."""
+    client = _current()
+    if client is None:
+        return None
+    return client.capture(
+        event, distinct_id=distinct_id, properties=properties, timestamp=timestamp, uuid=uuid
+    )
+
+
+def identify(
+    distinct_id: Any,
+    properties: Mapping[str, Any] | None = None,
+    *,
+    set_once: Mapping[str, Any] | None = None,
+) -> str | None:
+    """:meth:`Client.identify` on the default client."""
+    client = _current()
+    return None if client is None else client.identify(distinct_id, properties, set_once=set_once)
+
+
+def alias(previous_id: Any, distinct_id: Any) -> str | None:
+    """:meth:`Client.alias` on the default client."""
+    client = _current()
+    return None if client is None else client.alias(previous_id, distinct_id)
+
+
+def flush(timeout: float | None = None) -> bool:
+    """:meth:`Client.flush` on the default client."""
+    client = _current()
+    return False if client is None else client.flush(timeout)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """:meth:`Client.shutdown` on the default client, which is then uninstalled."""
+    global _client
+    with _lock:
+        client, _client = _client, None
+    return False if client is None else client.shutdown(timeout)
+
+
+def stats() -> Stats | None:
+    """:meth:`Client.stats` of the default client, or ``None`` before ``init()``."""
+    client = _client
+    return None if client is None else client.stats()

@@ -1,0 +1,91 @@
+"""How a request body reaches the capture API.
+
+A transport only carries bytes: it never retries, sleeps or decides what a
+status means — that is :mod:`posthog_exceptions._retry`'s job. The default
+:class:`HttpTransport` keeps one keep-alive ``requests.Session`` (one pooled
+connection) per client and imports ``requests`` only when the first batch is
+sent, so importing the library stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+USER_AGENT = f"posthog-exceptions/{__version__}"
+BATCH_PATH = "/batch/"
+
+
+@dataclass(frozen=True)
+class TransportResponse:
+    """What came back: an HTTP status, or ``status=None`` and ``error`` when no response did."""
+
+    status: int | None
+    body: str = ""
+    """The start of the response body, for log lines."""
+    retry_after: str | None = None
+    """The ``Retry-After`` header, verbatim."""
+    error: str | None = None
+    """The network error (connection refused, timeout, reset, …) when there was no response."""
+
+
+class Transport(Protocol):
+    """Delivers one request body; returns what happened instead of raising."""
+
+    def send(self, body: bytes, headers: Mapping[str, str]) -> TransportResponse: ...
+
+    def close(self) -> None: ...
+
+
+class HttpTransport:
+    """``POST <host>/batch/`` over one keep-alive ``requests.Session``."""
+
+    def __init__(self, host: str, timeout: float) -> None:
+        self.url = host + BATCH_PATH
+        self.timeout = timeout
+        self._session: Any = None
+
+    def send(self, body: bytes, headers: Mapping[str, str]) -> TransportResponse:
+        import requests  # deferred: importing the library must not import requests
+
+        if self._session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = USER_AGENT
+            self._session = session
+        try:
+            response = self._session.post(
+                self.url, data=body, headers=dict(headers), timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            return TransportResponse(status=None, error=_describe(exc))
+        try:
+            text = response.content[:500].decode("utf-8", "replace")
+        except requests.RequestException as exc:  # the body was cut off mid-read
+            return TransportResponse(status=None, error=_describe(exc))
+        return TransportResponse(
+            status=response.status_code,
+            body=text,
+            retry_after=response.headers.get("Retry-After"),
+        )
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def forget(self) -> None:
+        """Drop the session unclosed: after ``fork()`` its sockets belong to the parent."""
+        self._session = None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"

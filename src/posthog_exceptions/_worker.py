@@ -1,0 +1,473 @@
+"""Delivery: a bounded in-memory queue drained by one daemon thread per client.
+
+- :meth:`Worker.put` never blocks the caller beyond a short lock: when the
+  queue holds ``max_queue_size`` events or ``max_queue_bytes`` bytes, the new
+  event is dropped, counted, and logged once per burst of drops.
+- The thread (``posthog-exceptions-worker``) starts with the first event and
+  sends whatever has accumulated as soon as it is free — no fixed delay — in
+  batches of at most ``batch_size`` events and 5 MiB, following the one policy
+  in :mod:`posthog_exceptions._retry`. It sleeps on a condition variable, never
+  in a polling loop; backoff waits are cut short by :meth:`flush` and
+  :meth:`shutdown`; a 429 pause holds back all sending until it ends.
+- :meth:`flush` waits until every event queued before the call is delivered or
+  given up. At interpreter exit the queue is flushed for up to
+  ``shutdown_timeout`` (an ``atexit`` handler registered when the first worker
+  starts); events captured after that are sent from the capturing thread.
+- After ``os.fork()`` the child gets a fresh queue, locks, counters and
+  connection, and a thread of its own on its first event; it never resends the
+  parent's pending events.
+- ``sync_mode``, a thread that cannot be started (interpreter shutdown) and
+  exit time all deliver from the calling thread through the same code path.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gzip
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from typing import TYPE_CHECKING, Callable
+
+from . import _retry
+from ._event import iso_now
+from ._log import internal_error, logger
+from ._retry import Verdict
+from ._transport import HttpTransport, Transport, TransportResponse
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._config import Options
+    from ._stats import Counters
+
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+GZIP_LEVEL = 6
+THREAD_NAME = "posthog-exceptions-worker"
+
+Item = tuple[int, bytes]  # (sequence number, serialised event)
+
+
+class Worker:
+    """Queues serialised events and delivers them for one client."""
+
+    def __init__(self, options: Options, counters: Counters) -> None:
+        self._options = options
+        self._counters = counters
+        self._key_json = _json_str(options.api_key)
+        self._headers = {"Content-Type": "application/json", "X-Sdk-Version": __version__}
+        if options.gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._reset()
+        _live_workers.add(self)
+
+    def _reset(self) -> None:
+        """Fresh state; also what a forked child starts from."""
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the delivering threads wait here
+        self._progress = threading.Condition(self._lock)  # flush() waits here
+        self._send_lock = threading.Lock()
+        self._queue: deque[Item] = deque()
+        self._queued_bytes = 0
+        self._last_seq = 0
+        self._inflight: list[int] = []  # first sequence number of each batch being delivered
+        self._thread: threading.Thread | None = None
+        self._direct = self._options.sync_mode  # deliver from the calling thread
+        self._closed = False  # shutdown() was called: accept nothing more
+        self._stopping = False  # the delivery thread should end once the queue is empty
+        self._exiting = False  # the exit-time flush has run
+        self._deadline: float | None = None  # give up on what is left after this moment
+        self._hurry = 0  # bumped by flush()/shutdown() to cut a backoff short
+        self._paused_until = 0.0  # a 429 holds back all sending until then
+        self._burst = 0  # events dropped since the queue last had room
+        self._in_request = False  # a request is on the wire
+        self._transport: Transport = self._options.transport or HttpTransport(
+            self._options.host, self._options.timeout
+        )
+
+    # ----------------------------------------------------------------- callers
+
+    def put(self, payload: bytes) -> bool:
+        """Queue one serialised event. Returns False when it was dropped (and counted)."""
+        options = self._options
+        with self._lock:
+            if self._closed:
+                self._counters.drop("shutdown")
+                logger.warning("the client was shut down; dropping an event captured after it")
+                return False
+            size = len(payload)
+            if (
+                len(self._queue) >= options.max_queue_size
+                or self._queued_bytes + size > options.max_queue_bytes
+            ):
+                self._counters.drop("queue_full")
+                if not self._burst:
+                    logger.warning(
+                        "the event queue is full (%d events, %d bytes); dropping new events "
+                        "until it drains",
+                        len(self._queue),
+                        self._queued_bytes,
+                    )
+                self._burst += 1
+                return False
+            if self._burst:
+                logger.warning("the queue has room again; %d events were dropped", self._burst)
+                self._burst = 0
+            self._last_seq += 1
+            self._queue.append((self._last_seq, payload))
+            self._queued_bytes += size
+            self._counters.add("queued")
+            direct = self._direct or not self._ensure_thread()
+            if not direct:
+                self._work.notify()
+        if direct:
+            bounded = self._exiting or not options.sync_mode
+            self._drain_here(time.monotonic() + options.shutdown_timeout if bounded else None)
+        return True
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event queued before this call is delivered or given up."""
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        with self._lock:
+            target = self._last_seq
+            if self._settled(target):
+                return True
+            if threading.current_thread() is self._thread:
+                return False  # called from a before_send running on the worker: cannot wait
+            alive = self._thread is not None and self._thread.is_alive()
+        if not alive:
+            self._drain_here(deadline)
+        with self._lock:
+            self._hurry += 1
+            self._work.notify_all()
+            return self._wait_settled(target, deadline)
+
+    def shutdown(self, timeout: float) -> bool:
+        """Flush for up to ``timeout`` seconds, drop (and count) what is left, stop the thread.
+
+        Returns whether everything was delivered or settled without running out of time."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with self._lock:
+            self._closed = True
+        given_up = self._counters.dropped["shutdown"]
+        flushed = self._finish(deadline)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and not self._in_request:
+                remaining = 0.5  # it is only waiting, and gives up at once: let it count
+            thread.join(max(remaining, 0.0))
+        if thread is None or not thread.is_alive():
+            self._close_transport()
+        return flushed and self._counters.dropped["shutdown"] == given_up
+
+    def at_exit(self) -> None:
+        """The exit-time flush; events captured after it are sent from the capturing thread."""
+        with self._lock:
+            idle = not self._queue and not self._inflight
+            self._direct = self._exiting = True
+        if not idle:
+            self._finish(time.monotonic() + self._options.shutdown_timeout)
+        with self._lock:
+            self._deadline = None
+
+    def _finish(self, deadline: float) -> bool:
+        with self._lock:
+            self._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
+            self._hurry += 1
+            target = self._last_seq
+            alive = self._thread is not None and self._thread.is_alive()
+            self._work.notify_all()
+        if not alive:
+            self._drain_here(deadline)
+        with self._lock:
+            flushed = self._wait_settled(target, deadline)
+            self._stopping = True
+            self._discard_queue_locked("shutdown")
+            self._work.notify_all()
+        if not flushed:
+            logger.warning("gave up delivering events at shutdown; see client.stats()")
+        return flushed
+
+    # ----------------------------------------------------------- the thread
+
+    def _ensure_thread(self) -> bool:
+        """Start the delivery thread if needed (lock held). False if it cannot run."""
+        if self._thread is not None:
+            return True
+        thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            self._direct = self._exiting = True
+            return False
+        self._thread = thread
+        self._stopping = False
+        _install_process_hooks()
+        return True
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    while not self._queue and not self._stopping:
+                        self._work.wait()
+                    batch = self._take_locked()
+                if batch is None:
+                    return
+                self._deliver_tracked(batch, None)
+        except Exception:  # pragma: no cover - _deliver guards itself; this is the last line
+            internal_error("the delivery thread stopped unexpectedly")
+            with self._lock:
+                self._thread = None
+
+    def _drain_here(self, deadline: float | None) -> None:
+        """Deliver everything queued from the calling thread (sync mode, exit time)."""
+        while True:
+            with self._lock:
+                batch = self._take_locked()
+            if batch is None:
+                return
+            self._deliver_tracked(batch, deadline)
+
+    def _take_locked(self) -> list[Item] | None:
+        if not self._queue:
+            return None
+        batch: list[Item] = []
+        size = 0
+        limit = self._options.batch_size
+        while self._queue and len(batch) < limit:
+            item_size = len(self._queue[0][1])
+            if batch and size + item_size + len(batch) > MAX_REQUEST_BYTES:
+                break
+            batch.append(self._queue.popleft())
+            size += item_size
+        self._queued_bytes -= size
+        self._inflight.append(batch[0][0])
+        return batch
+
+    def _deliver_tracked(self, batch: list[Item], deadline: float | None) -> None:
+        try:
+            self._deliver(batch, deadline)
+        except Exception:
+            internal_error("failed to deliver %d events", len(batch))
+            self._counters.drop("internal_error", len(batch))
+        finally:
+            with self._lock:
+                self._inflight.remove(batch[0][0])
+                self._progress.notify_all()
+
+    # ----------------------------------------------------------- delivery
+
+    def _deliver(self, batch: list[Item], deadline: float | None) -> None:
+        parts: deque[list[Item]] = deque([batch])
+        attempt = 0
+        while parts:
+            part = parts[0]
+            if not self._wait_for_pause(deadline) or self._expired(deadline):
+                self._give_up(parts, "shutdown")
+                return
+            hurry = self._hurry  # a flush() from here on cuts the next backoff short
+            response = self._send(part)
+            verdict = _retry.judge(response)
+            if verdict is Verdict.SENT:
+                self._counters.add("sent", len(part))
+                parts.popleft()
+                attempt = 0
+            elif verdict is Verdict.SPLIT:
+                parts.popleft()
+                if len(part) == 1:
+                    self._counters.drop("too_large")
+                    logger.warning("the server refused an event as too large (413); dropped it")
+                else:
+                    middle = len(part) // 2
+                    parts.extendleft((part[middle:], part[:middle]))
+            elif verdict is Verdict.REJECT:
+                parts.popleft()
+                self._counters.drop("rejected", len(part))
+                logger.warning(
+                    "the server rejected %d events with HTTP %s: %s",
+                    len(part),
+                    response.status,
+                    " ".join(response.body.split())[:300] or "(empty body)",
+                )
+            else:
+                attempt += 1
+                if attempt > self._options.max_retries:
+                    parts.popleft()
+                    attempt = 0
+                    self._counters.drop("retries_exhausted", len(part))
+                    logger.warning(
+                        "gave up on %d events after %d retries; last failure: %s",
+                        len(part),
+                        self._options.max_retries,
+                        _describe(response),
+                    )
+                    continue
+                self._counters.add("retried")
+                if verdict is Verdict.PAUSE:
+                    seconds = _retry.pause_seconds(response, attempt)
+                    logger.info("rate limited (429); pausing all sending for %.1f s", seconds)
+                    with self._lock:
+                        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+                else:
+                    seconds = _retry.backoff(attempt)
+                    logger.info("%s; retrying in %.1f s", _describe(response), seconds)
+                    self._backoff(seconds, deadline, hurry)
+
+    def _send(self, part: list[Item]) -> TransportResponse:
+        body = b"".join(
+            (
+                b'{"api_key":',
+                self._key_json,
+                b',"batch":[',
+                b",".join(payload for _, payload in part),
+                b'],"sent_at":"',
+                iso_now().encode(),
+                b'"}',
+            )
+        )
+        if self._options.gzip:
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        with self._send_lock:
+            self._in_request = True
+            try:
+                return self._transport.send(body, self._headers)
+            finally:
+                self._in_request = False
+
+    def _give_up(self, parts: deque[list[Item]], reason: str) -> None:
+        lost = sum(len(part) for part in parts)
+        parts.clear()
+        self._counters.drop(reason, lost)
+        logger.warning("dropped %d undelivered events (%s)", lost, reason)
+
+    # ----------------------------------------------------------- waiting
+
+    def _expired(self, deadline: float | None) -> bool:
+        limit = self._limit(deadline)
+        return limit is not None and time.monotonic() >= limit
+
+    def _limit(self, deadline: float | None) -> float | None:
+        return self._deadline if deadline is None else deadline
+
+    def _backoff(self, seconds: float, deadline: float | None, hurry: int) -> None:
+        """Sleep before a retry; the deadline, or a flush()/shutdown() since generation
+        ``hurry``, cuts it short."""
+        end = time.monotonic() + seconds
+        with self._lock:
+            while self._hurry == hurry:
+                limit = self._limit(deadline)
+                remaining = min(end, limit if limit is not None else end) - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._work.wait(remaining)
+
+    def _wait_for_pause(self, deadline: float | None) -> bool:
+        """Wait out a 429 pause; False if the deadline comes first."""
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                limit = self._limit(deadline)
+                if limit is not None and limit <= now:
+                    return False
+                if self._paused_until <= now:
+                    return True
+                until = self._paused_until if limit is None else min(self._paused_until, limit)
+                self._work.wait(until - now)
+
+    def _settled(self, target: int) -> bool:
+        """Lock held: is every event up to sequence ``target`` delivered or given up?"""
+        if self._queue and self._queue[0][0] <= target:
+            return False
+        return all(first > target for first in self._inflight)
+
+    def _wait_settled(self, target: int, deadline: float | None) -> bool:
+        while not self._settled(target):
+            if deadline is None:
+                self._progress.wait()
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._progress.wait(remaining)
+        return True
+
+    def _discard_queue_locked(self, reason: str) -> None:
+        if self._queue:
+            self._counters.drop(reason, len(self._queue))
+            logger.warning("dropped %d undelivered events (%s)", len(self._queue), reason)
+            self._queue.clear()
+            self._queued_bytes = 0
+
+    def _close_transport(self) -> None:
+        try:
+            self._transport.close()
+        except Exception:
+            internal_error("closing the transport failed")
+
+    # ----------------------------------------------------------- fork
+
+    def _after_fork_in_child(self) -> None:
+        transport = self._transport
+        if isinstance(transport, HttpTransport):
+            transport.forget()  # its sockets are the parent's
+        self._counters.reset()
+        self._reset()
+
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+
+    def _after_fork_in_parent(self) -> None:
+        self._lock.release()
+
+
+def _json_str(text: str) -> bytes:
+    import json
+
+    return json.dumps(text).encode()
+
+
+def _describe(response: TransportResponse) -> str:
+    if response.status is None:
+        return response.error or "network error"
+    return f"HTTP {response.status}"
+
+
+# ------------------------------------------------------------------ process hooks
+
+_live_workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+_hooks_installed = False
+_hooks_lock = threading.Lock()
+
+
+def _each_worker(method: Callable[[Worker], None]) -> Callable[[], None]:
+    def run() -> None:
+        for worker in list(_live_workers):
+            try:
+                method(worker)
+            except Exception:
+                internal_error("a process hook failed")
+
+    return run
+
+
+def _install_process_hooks() -> None:
+    """Register the exit-time flush and the fork handlers, once per process."""
+    global _hooks_installed
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    atexit.register(_each_worker(Worker.at_exit))
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(
+            before=_each_worker(Worker._before_fork),
+            after_in_parent=_each_worker(Worker._after_fork_in_parent),
+            after_in_child=_each_worker(Worker._after_fork_in_child),
+        )

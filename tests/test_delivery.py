@@ -1,0 +1,326 @@
+"""Delivery against a real local server that misbehaves on cue: batching, compression,
+the retry policy, deadlines, concurrency and the bounded queue."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+
+from posthog_exceptions import Client
+
+from .recording_server import Answer, RecordingServer, Request, free_port
+
+MakeClient = Callable[..., Client]
+
+
+def test_events_are_batched(server: RecordingServer, make_client: MakeClient) -> None:
+    server.answer(200, delay=0.5)  # hold the first request so the rest accumulate
+    client = make_client(server.url, batch_size=10)
+    client.capture("first", distinct_id="u")
+    server.wait_for_arrivals(1)
+    for i in range(25):
+        client.capture("e", distinct_id="u", properties={"i": i})
+    assert client.flush(timeout=10)
+    sizes = [len(r.events) for r in server.requests]
+    assert sizes == [1, 10, 10, 5]
+    assert [e["properties"].get("i") for e in server.events[1:]] == list(range(25))
+    assert client.stats()["sent"] == 26
+
+
+def test_requests_are_gzipped(server: RecordingServer, make_client: MakeClient) -> None:
+    client = make_client(server.url)
+    client.capture("x", distinct_id="u")
+    assert client.flush(timeout=10)
+    (request,) = server.wait_for_requests(1)
+    assert request.headers["content-encoding"] == "gzip"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["user-agent"].startswith("posthog-exceptions/")
+    assert request.raw[:3] == b"\x1f\x8b\x08"
+    assert json.loads(gzip.decompress(request.raw))["batch"][0]["event"] == "x"
+
+
+def test_gzip_can_be_switched_off(server: RecordingServer, make_client: MakeClient) -> None:
+    client = make_client(server.url, gzip=False)
+    client.capture("x", distinct_id="u")
+    assert client.flush(timeout=10)
+    (request,) = server.wait_for_requests(1)
+    assert "content-encoding" not in request.headers
+    assert json.loads(request.raw)["batch"][0]["event"] == "x"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 408])
+def test_transient_errors_are_retried(
+    server: RecordingServer, make_client: MakeClient, status: int
+) -> None:
+    server.answer(status, times=2)
+    client = make_client(server.url)
+    uid = client.capture("x", distinct_id="u")
+    assert client.flush(timeout=15)
+    assert [r.status for r in server.requests] == [status, status, 200]
+    assert [e["uuid"] for e in server.events] == [uid]
+    stats = client.stats()
+    assert (stats["sent"], stats["retried"]) == (1, 2)
+
+
+def test_backoff_grows_between_retries(server: RecordingServer, make_client: MakeClient) -> None:
+    server.answer(503, times=2)
+    client = make_client(server.url)
+    client.capture("x", distinct_id="u")
+    server.wait_for_requests(3, timeout=15)
+    first, second, third = (r.at for r in server.requests)
+    assert second - first >= 0.5  # base backoff
+    assert third - second >= 1.0  # doubled
+
+
+def test_server_started_late_gets_the_events(make_client: MakeClient) -> None:
+    port = free_port()
+    client = make_client(f"http://127.0.0.1:{port}")
+    uid = client.capture("x", distinct_id="u")
+    # Let the client meet a refused connection at least once, then start the server.
+    deadline = time.monotonic() + 10
+    while client.stats()["retried"] == 0:
+        assert time.monotonic() < deadline, "the client never retried"
+        client.flush(timeout=0.05)
+    with RecordingServer(port=port) as late:
+        assert client.flush(timeout=15)
+        assert [e["uuid"] for e in late.events] == [uid]
+
+
+def test_429_pauses_all_sending_for_retry_after(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    server.answer(429, retry_after="2")
+    client = make_client(server.url)
+    client.capture("x", distinct_id="u")
+    client.flush(timeout=0.1)  # flush must not cut a rate-limit pause short
+    client.capture("y", distinct_id="u")
+    assert client.flush(timeout=15)
+    limited, *later = server.requests
+    assert limited.status == 429
+    assert later
+    assert all(request.at - limited.at >= 2.0 for request in later)
+    assert sorted(e["event"] for e in server.events) == ["x", "y"]
+
+
+def test_413_splits_the_batch(server: RecordingServer, make_client: MakeClient) -> None:
+    def too_large_above_two(request: Request) -> Answer:
+        return (
+            Answer(413, body="maximum event size exceeded") if len(request.events) > 2 else Answer()
+        )
+
+    server.responder = too_large_above_two
+    server.answer(200, delay=0.5)
+    client = make_client(server.url)
+    client.capture("hold", distinct_id="u")
+    server.wait_for_arrivals(1)
+    uids = [client.capture("e", distinct_id="u", properties={"i": i}) for i in range(7)]
+    assert client.flush(timeout=10)
+    delivered = [e["uuid"] for e in server.events[1:]]
+    assert delivered == uids  # every event once, in order
+    assert all(len(r.events) <= 2 for r in server.requests if r.status == 200)
+    assert client.stats()["dropped"]["too_large"] == 0
+
+
+def test_413_on_a_single_event_drops_it(server: RecordingServer, make_client: MakeClient) -> None:
+    def refuse_big(request: Request) -> Answer | None:
+        if any(e["event"] == "big" for e in request.events):
+            return Answer(413, body="maximum event size exceeded")
+        return None
+
+    server.responder = refuse_big
+    server.answer(200, delay=0.5)
+    client = make_client(server.url)
+    client.capture("hold", distinct_id="u")
+    server.wait_for_arrivals(1)
+    for name in ("a", "big", "b"):
+        client.capture(name, distinct_id="u")
+    assert client.flush(timeout=10)
+    assert [e["event"] for e in server.events] == ["hold", "a", "b"]
+    stats = client.stats()
+    assert (stats["sent"], stats["dropped"]["too_large"]) == (3, 1)
+
+
+@pytest.mark.parametrize(("status", "body"), [(400, "missing distinct_id"), (401, "bad api key")])
+def test_client_errors_drop_the_batch_with_one_log_line(
+    server: RecordingServer,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    body: str,
+) -> None:
+    server.answer(status, body=body)
+    client = make_client(server.url)
+    with caplog.at_level(logging.WARNING, logger="posthog_exceptions"):
+        client.capture("x", distinct_id="u")
+        assert client.flush(timeout=10)
+    assert len(server.requests) == 1  # not retried
+    lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert len(lines) == 1
+    assert str(status) in lines[0]
+    assert body in lines[0]
+    assert client.stats()["dropped"]["rejected"] == 1
+
+
+def test_retries_are_bounded(server: RecordingServer, make_client: MakeClient) -> None:
+    server.responder = lambda request: Answer(500)
+    client = make_client(server.url, max_retries=2)
+    client.capture("x", distinct_id="u")
+    assert client.flush(timeout=15)
+    assert len(server.requests) == 3
+    assert client.stats()["dropped"]["retries_exhausted"] == 1
+
+
+def test_flush_returns_false_at_its_deadline(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    server.answer(200, delay=5)
+    client = make_client(server.url)
+    client.capture("x", distinct_id="u")
+    started = time.monotonic()
+    assert client.flush(timeout=0.3) is False
+    assert 0.3 <= time.monotonic() - started < 3
+    server.release()
+    assert client.flush(timeout=10)
+
+
+def test_flush_cuts_a_backoff_short(server: RecordingServer, make_client: MakeClient) -> None:
+    server.responder = lambda request: Answer(503) if len(server.requests) < 4 else None
+    client = make_client(server.url)
+    client.capture("x", distinct_id="u")
+    server.wait_for_requests(4, timeout=30)  # the worker is now in a backoff of 4 to 5 s
+    started = time.monotonic()
+    assert client.flush(timeout=10)
+    assert time.monotonic() - started < 3
+    assert len(server.requests) == 5
+
+
+def test_shutdown_meets_its_deadline_and_counts_the_rest(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    server.responder = lambda request: Answer(503)
+    client = make_client(server.url)
+    for _ in range(3):
+        client.capture("x", distinct_id="u")
+    started = time.monotonic()
+    assert client.shutdown(timeout=1) is False
+    assert time.monotonic() - started < 3
+    stats = client.stats()
+    assert stats["dropped"]["shutdown"] == 3
+    assert stats["pending"] == 0
+    assert client.capture("late", distinct_id="u") is None
+
+
+def test_shutdown_delivers_what_is_queued(server: RecordingServer, make_client: MakeClient) -> None:
+    client = make_client(server.url)
+    for i in range(50):
+        client.capture("x", distinct_id="u", properties={"i": i})
+    assert client.shutdown(timeout=10) is True
+    assert len(server.events) == 50
+
+
+def test_many_threads_each_event_exactly_once(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    client = make_client(server.url)
+    uids: list[list[str | None]] = [[] for _ in range(16)]
+
+    def produce(slot: int) -> None:
+        for i in range(500):
+            uids[slot].append(
+                client.capture("t", distinct_id=f"thread-{slot}", properties={"i": i})
+            )
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.flush(timeout=60)
+    sent = [uid for slot in uids for uid in slot if uid is not None]
+    received = [e["uuid"] for e in server.events]
+    assert len(sent) == 8000
+    assert len(received) == 8000
+    assert sorted(received) == sorted(sent)  # exactly once each
+    for slot in range(16):  # each thread's events keep their order
+        mine = [e["properties"]["i"] for e in server.events if e["distinct_id"] == f"thread-{slot}"]
+        assert mine == list(range(500))
+    assert client.stats()["sent"] == 8000
+
+
+def test_full_queue_drops_and_counts_without_blocking(
+    server: RecordingServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.answer(200, delay=30)  # a hung endpoint
+    client = make_client(server.url, max_queue_size=10)
+    client.capture("in-flight", distinct_id="u")
+    server.wait_for_arrivals(1)
+    with caplog.at_level(logging.WARNING, logger="posthog_exceptions"):
+        started = time.monotonic()
+        results = [client.capture("x", distinct_id="u") for _ in range(100)]
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.0  # the caller never waited on the hung request
+    assert sum(r is not None for r in results) == 10
+    stats = client.stats()
+    assert stats["dropped"]["queue_full"] == 90
+    assert stats["pending"] == 10
+    assert sum("queue is full" in r.getMessage() for r in caplog.records) == 1
+    server.release()
+    assert client.flush(timeout=10)
+    assert len(server.events) == 11
+
+
+def test_queue_is_bounded_by_bytes(server: RecordingServer, make_client: MakeClient) -> None:
+    server.answer(200, delay=30)
+    client = make_client(server.url, max_queue_bytes=20_000)
+    client.capture("in-flight", distinct_id="u")
+    server.wait_for_arrivals(1)
+    accepted = sum(
+        client.capture("x", distinct_id="u", properties={"pad": "p" * 1000}) is not None
+        for _ in range(100)
+    )
+    assert 10 <= accepted < 20
+    assert client.stats()["dropped"]["queue_full"] == 100 - accepted
+    server.release()
+
+
+def test_sync_mode_sends_before_returning(server: RecordingServer, make_client: MakeClient) -> None:
+    client = make_client(server.url, sync_mode=True)
+    uid = client.capture("x", distinct_id="u")
+    assert [e["uuid"] for e in server.events] == [uid]  # no flush needed
+    assert not any(t.name == "posthog-exceptions-worker" for t in threading.enumerate())
+
+
+def test_worker_thread_is_named_and_started_lazily(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    def workers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "posthog-exceptions-worker"]
+
+    before = len(workers())
+    client = make_client(server.url)
+    assert len(workers()) == before
+    client.capture("x", distinct_id="u")
+    (thread,) = [t for t in workers()][before:]
+    assert thread.daemon
+    assert client.flush(timeout=10)
+
+
+def test_batches_stay_under_the_request_size_cap(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    server.answer(200, delay=0.5)
+    client = make_client(server.url, batch_size=1000)
+    client.capture("hold", distinct_id="u")
+    server.wait_for_arrivals(1)
+    for _ in range(14):  # 14 x 800 KB > 5 MiB: must take at least three requests
+        client.capture("big", distinct_id="u", properties={"blob": "b" * 800_000})
+    assert client.flush(timeout=20)
+    sizes: list[Any] = [len(gzip.decompress(r.raw)) for r in server.requests]
+    assert max(sizes) <= 5 * 1024 * 1024
+    assert len(server.events) == 15

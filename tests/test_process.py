@@ -1,0 +1,128 @@
+"""Whole-process behaviour, in real subprocesses: a clean import, delivery at interpreter
+exit, and fork safety."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+
+import pytest
+
+from .conftest import API_KEY
+from .recording_server import RecordingServer, free_port
+
+
+def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTHOG_")}
+    env["PYTHONWARNINGS"] = "error"
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_import_has_no_side_effects() -> None:
+    result = run_python(
+        """
+        import atexit, logging, sys, threading
+        hooks = (sys.excepthook, threading.excepthook, sys.unraisablehook)
+        exit_handlers = atexit._ncallbacks()  # logging registers one of its own
+        import posthog_exceptions
+        assert threading.active_count() == 1, threading.enumerate()
+        assert "requests" not in sys.modules
+        assert "urllib3" not in sys.modules
+        assert atexit._ncallbacks() == exit_handlers
+        assert (sys.excepthook, threading.excepthook, sys.unraisablehook) == hooks
+        print("clean")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "clean"
+    assert result.stderr == ""
+
+
+def test_event_captured_just_before_exit_arrives(server: RecordingServer) -> None:
+    server.answer(200, delay=1.0)  # a slow server: the exit flush must wait for it
+    result = run_python(
+        f"""
+        import sys, posthog_exceptions
+        posthog_exceptions.init({API_KEY!r}, host=sys.argv[1])
+        for i in range(3):
+            posthog_exceptions.capture("goodbye", distinct_id="u", properties={{"i": i}})
+        """,
+        server.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(e["properties"]["i"] for e in server.events) == [0, 1, 2]
+
+
+def test_exit_is_not_held_up_by_a_dead_server() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = run_python(
+        f"""
+        import logging, sys, posthog_exceptions
+        logging.basicConfig(level=logging.WARNING)
+        client = posthog_exceptions.init({API_KEY!r}, host=sys.argv[1], shutdown_timeout=1)
+        posthog_exceptions.capture("lost", distinct_id="u")
+        """,
+        url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 10
+    assert "dropped 1 undelivered events" in result.stderr
+
+
+def test_event_captured_by_a_later_atexit_handler_arrives(server: RecordingServer) -> None:
+    result = run_python(
+        f"""
+        import atexit, sys, posthog_exceptions
+        # Registered before the library's own exit handler, so it runs after it.
+        atexit.register(lambda: posthog_exceptions.capture("late", distinct_id="u"))
+        posthog_exceptions.init({API_KEY!r}, host=sys.argv[1])
+        posthog_exceptions.capture("early", distinct_id="u")
+        """,
+        server.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(e["event"] for e in server.events) == ["early", "late"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_sends_its_own_events_and_never_the_parents(server: RecordingServer) -> None:
+    server.answer(200, delay=1.0)  # the parent's first batch is on the wire at fork time
+    result = run_python(
+        f"""
+        import os, sys, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)  # "fork() in a threaded process"
+        import posthog_exceptions
+        client = posthog_exceptions.init({API_KEY!r}, host=sys.argv[1])
+        client.capture("parent", distinct_id="parent", properties={{"i": 0}})
+        while client.stats()["pending"]:  # the worker took it and is waiting for the server
+            pass
+        for i in range(1, 6):
+            client.capture("parent", distinct_id="parent", properties={{"i": i}})
+        pid = os.fork()
+        if pid == 0:
+            assert client.stats()["pending"] == 0, client.stats()
+            for i in range(3):
+                client.capture("child", distinct_id="child", properties={{"i": i}})
+            sys.exit(0)  # the child's exit-time flush delivers its events
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        client.capture("parent", distinct_id="parent", properties={{"i": 6}})
+        assert client.flush(timeout=20)
+        """,
+        server.url,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = Counter((e["event"], e["properties"]["i"]) for e in server.events)
+    assert seen == Counter([("parent", i) for i in range(7)] + [("child", i) for i in range(3)])
