@@ -4,6 +4,7 @@ environment, and a guard that turns every error the library swallowed into a fai
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -59,10 +60,42 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         client.shutdown(timeout=2)
 
 
+class _LogWaiter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+        self.cond = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.cond:
+            self.messages.append(record.getMessage())
+            self.cond.notify_all()
+
+
+@pytest.fixture
+def wait_for_log() -> Iterator[Callable[..., None]]:
+    """Wait (with a deadline) until the library logs a message containing a text."""
+    waiter = _LogWaiter()
+    logger = logging.getLogger(LOGGER_NAME)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(waiter)
+
+    def wait(text: str, timeout: float = 10.0) -> None:
+        with waiter.cond:
+            found = waiter.cond.wait_for(lambda: any(text in m for m in waiter.messages), timeout)
+        assert found, f"no log message containing {text!r} within {timeout} s: {waiter.messages}"
+
+    yield wait
+    logger.removeHandler(waiter)
+    logger.setLevel(previous)
+
+
 @pytest.fixture
 def server() -> Iterator[RecordingServer]:
     with RecordingServer() as recording:
         yield recording
+    assert recording.wire_problems == [], "the client sent events that break the wire format"
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
+from .wire_validator import problems_in_body
+
 
 @dataclass
 class Answer:
@@ -54,6 +56,7 @@ class RecordingServer:
 
     def __post_init__(self) -> None:
         self._answers: deque[Answer] = deque()
+        self.wire_problems: list[str] = []  # what wire_validator found in the bodies received
         self.arrived = 0  # requests whose body has been read (answered or not)
         self._cond = threading.Condition()
         self._release = threading.Event()
@@ -62,8 +65,16 @@ class RecordingServer:
 
     # ---------------------------------------------------------------- control
 
-    def start(self) -> RecordingServer:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+    def start(self, sock: socket.socket | None = None) -> RecordingServer:
+        """Serve on a new port, on ``self.port``, or on ``sock`` (bound, not yet listening)."""
+        if sock is None:
+            server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        else:
+            server = ThreadingHTTPServer(sock.getsockname(), self._handler_class(), False)
+            server.socket.close()
+            server.socket = sock
+            server.server_address = sock.getsockname()
+            server.server_activate()
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
@@ -156,6 +167,7 @@ class RecordingServer:
                     payload=payload,
                     at=time.monotonic(),
                 )
+                problems = problems_in_body(payload)
                 answer = recorder._next_answer(request)
                 with recorder._cond:
                     recorder.arrived += 1
@@ -168,6 +180,7 @@ class RecordingServer:
                 if answer.retry_after is not None:
                     head.append(f"Retry-After: {answer.retry_after}")
                 with recorder._cond:  # recorded before the client can see the answer
+                    recorder.wire_problems.extend(problems)
                     request.status = answer.status
                     recorder.requests.append(request)
                     recorder._cond.notify_all()
@@ -188,8 +201,9 @@ class RecordingServer:
         return Answer()
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (for 'server started late' tests)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def refusing_socket() -> socket.socket:
+    """A bound socket that does not listen: connections to its port are refused, and no
+    one else can take the port. ``RecordingServer().start(sock)`` later serves on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock

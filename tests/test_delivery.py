@@ -14,7 +14,7 @@ import pytest
 
 from posthog_exceptions import Client
 
-from .recording_server import Answer, RecordingServer, Request, free_port
+from .recording_server import Answer, RecordingServer, Request, refusing_socket
 
 MakeClient = Callable[..., Client]
 
@@ -78,18 +78,19 @@ def test_backoff_grows_between_retries(server: RecordingServer, make_client: Mak
     assert third - second >= 1.0  # doubled
 
 
-def test_server_started_late_gets_the_events(make_client: MakeClient) -> None:
-    port = free_port()
-    client = make_client(f"http://127.0.0.1:{port}")
+def test_server_started_late_gets_the_events(
+    make_client: MakeClient, wait_for_log: Callable[[str], None]
+) -> None:
+    sock = refusing_socket()
+    client = make_client(f"http://127.0.0.1:{sock.getsockname()[1]}")
     uid = client.capture("x", distinct_id="u")
-    # Let the client meet a refused connection at least once, then start the server.
-    deadline = time.monotonic() + 10
-    while client.stats()["retried"] == 0:
-        assert time.monotonic() < deadline, "the client never retried"
-        client.flush(timeout=0.05)
-    with RecordingServer(port=port) as late:
+    wait_for_log("retrying in")  # the connection was refused at least once
+    late = RecordingServer().start(sock)
+    try:
         assert client.flush(timeout=15)
         assert [e["uuid"] for e in late.events] == [uid]
+    finally:
+        late.stop()
 
 
 def test_429_pauses_all_sending_for_retry_after(

@@ -13,13 +13,27 @@ Importing this package starts no thread, installs no hook and does not import
 
 from ._client import Client
 from ._config import Options
-from ._global import alias, capture, flush, get_client, identify, init, shutdown, stats
+from ._decorator import CaptureExceptions, capture_exceptions
+from ._global import (
+    alias,
+    capture,
+    capture_exception,
+    flush,
+    get_client,
+    identify,
+    init,
+    install_hooks,
+    shutdown,
+    stats,
+    uninstall_hooks,
+)
 from ._stats import DROP_REASONS, Stats
 from ._transport import Transport, TransportResponse
 from ._version import __version__
 
 __all__ = [
     "DROP_REASONS",
+    "CaptureExceptions",
     "Client",
     "Options",
     "Stats",
@@ -28,10 +42,14 @@ __all__ = [
     "__version__",
     "alias",
     "capture",
+    "capture_exception",
+    "capture_exceptions",
     "flush",
     "get_client",
     "identify",
     "init",
+    "install_hooks",
     "shutdown",
     "stats",
+    "uninstall_hooks",
 ]

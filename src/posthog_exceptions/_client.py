@@ -10,11 +10,20 @@ returns ``None``/``False``. The boundary catches ``Exception`` only, so
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Callable, TypeVar
 
-from typing_extensions import ParamSpec
-
+from ._capture import (
+    Busy,
+    ExceptionArg,
+    ExceptionBuilder,
+    is_ignored,
+    mark_sent,
+    resolve,
+    sent_uuid,
+    shrink,
+)
 from ._config import Options, build_options
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
 from ._log import enable_debug, internal_error, logger
@@ -27,16 +36,15 @@ LIB_NAME = "posthog-exceptions"
 MAX_EVENT_BYTES = 900 * 1024
 """Events above this size are not sent (the capture service refuses events near 1 MB)."""
 
-P = ParamSpec("P")
-R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _never_raise(fallback: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def _never_raise(fallback: Any) -> Callable[[F], F]:
     """Turn any ``Exception`` inside a public method into a log line, a count and ``fallback``."""
 
-    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+    def decorate(method: F) -> F:
         @functools.wraps(method)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 return method(*args, **kwargs)
             except Exception:
@@ -44,9 +52,9 @@ def _never_raise(fallback: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 client = args[0] if args else None
                 if isinstance(client, Client):
                     client._counters.drop("internal_error")
-                return fallback  # type: ignore[no-any-return]
+                return fallback
 
-        return guarded
+        return guarded  # type: ignore[return-value]
 
     return decorate
 
@@ -65,6 +73,7 @@ class Client:
             enable_debug()
         self._counters = Counters()
         self._worker = Worker(self.options, self._counters)
+        self._exceptions: ExceptionBuilder | None = None  # built with the first exception
         self._super = clean(dict(self.options.properties))
         if self.options.release is not None:
             self._super["release"] = self.options.release
@@ -132,6 +141,50 @@ class Client:
             )
         return self._send("$create_alias", previous, {"distinct_id": previous, "alias": new})
 
+    def capture_exception(
+        self,
+        exception: ExceptionArg = None,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        fingerprint: str | Sequence[str] | None = None,
+        level: str | None = None,
+    ) -> str | None:
+        """Send an exception as an ``$exception`` event; returns its uuid.
+
+        ``exception`` is an exception instance or an ``exc_info`` tuple; by default, the
+        exception being handled. With nothing being handled, nothing is sent and ``None``
+        is returned. An exception that was never raised gets the current call stack
+        (``mechanism.synthetic: true``). The same exception object is sent once: capturing
+        it again returns the first uuid. ``fingerprint`` (a string or list of strings, where
+        ``"{{ default }}"`` stands for the automatic key) overrides the grouping; ``level``
+        is one of fatal, error (the default), warning, log, info, debug.
+        """
+        return self._capture_exception(
+            exception,
+            mechanism="generic",
+            handled=True,
+            level=level,
+            source="python.capture_exception",
+            distinct_id=distinct_id,
+            properties=properties,
+            fingerprint=fingerprint,
+        )
+
+    def install_hooks(self) -> None:
+        """Send unhandled exceptions through this client: ``sys.excepthook`` (unless the
+        session is interactive and ``capture_interactive`` is off), ``threading.excepthook``
+        and ``sys.unraisablehook``. Idempotent; the previous hooks still run."""
+        from . import _hooks
+
+        _hooks.install(self)
+
+    def uninstall_hooks(self) -> None:
+        """Put back the hooks that :meth:`install_hooks` replaced, where they are still ours."""
+        from . import _hooks
+
+        _hooks.uninstall(self)
+
     @_never_raise(False)
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued before the call is delivered or given up.
@@ -157,6 +210,61 @@ class Client:
 
     # ------------------------------------------------------------- internals
 
+    @_never_raise(None)
+    def _capture_exception(
+        self,
+        exception: ExceptionArg,
+        *,
+        mechanism: str,
+        handled: bool | None,
+        level: str | None,
+        source: str,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        fingerprint: str | Sequence[str] | None = None,
+        automatic: bool = False,
+    ) -> str | None:
+        """The one path of every exception: filter, build, send, mark as sent.
+
+        ``automatic`` captures (hooks, decorators, integrations) also skip the
+        built-in ignore list (KeyboardInterrupt, SystemExit, …)."""
+        if not self.enabled or Busy.active():
+            return None
+        resolved = resolve(exception)
+        if resolved is None:
+            return None
+        exc, tb = resolved
+        already = sent_uuid(exc)
+        if already is not None:
+            return already
+        if is_ignored(exc, self.options, automatic):
+            return None
+        with Busy():
+            from . import _frames
+
+            if self._exceptions is None:
+                self._exceptions = ExceptionBuilder(self.options)
+            synthetic = None
+            if tb is None:
+                synthetic = _frames.from_stack(sys._getframe(1))
+            props = clean(properties or {})
+            props.update(
+                self._exceptions.properties(
+                    exc,
+                    tb,
+                    mechanism=mechanism,
+                    handled=handled,
+                    level=level,
+                    source=source,
+                    fingerprint=fingerprint,
+                    synthetic_stack=synthetic,
+                )
+            )
+            uid = self._send("$exception", distinct_id, props, shrink=shrink)
+        if uid is not None:
+            mark_sent(exc, uid)
+        return uid
+
     def _invalid(self, message: str) -> str | None:
         """Count and log a call that cannot become an event; returns ``None`` for the caller."""
         self._counters.drop("invalid")
@@ -170,8 +278,11 @@ class Client:
         properties: dict[str, Any],
         timestamp: Any = None,
         uuid: Any = None,
+        shrink: Callable[[dict[str, Any]], Iterator[None]] | None = None,
     ) -> str | None:
-        """Complete the event with the parts every event shares, filter it, queue it."""
+        """Complete the event with the parts every event shares, filter it, queue it.
+
+        ``shrink`` makes an oversize event smaller one step at a time until it fits."""
         event_uuid = normalize_uuid(uuid)
         props = {**self._super, **properties, "$lib": LIB_NAME, "$lib_version": __version__}
         person = normalize_distinct_id(distinct_id) or self._default_distinct_id()
@@ -191,6 +302,11 @@ class Client:
                 return None
             event = edited
         payload = dumps(event)
+        if len(payload) > MAX_EVENT_BYTES and shrink is not None:
+            for _ in shrink(event["properties"]):
+                payload = dumps(event)
+                if len(payload) <= MAX_EVENT_BYTES:
+                    break
         if len(payload) > MAX_EVENT_BYTES:
             self._counters.drop("too_large")
             logger.warning(

@@ -40,6 +40,8 @@ _HOST_ALIASES = {
 API_KEY_ENV_VARS = ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY")
 HOST_ENV_VAR = "POSTHOG_HOST"
 MAX_API_KEY_LENGTH = 64
+FRAME_FORMATS = ("python", "custom")
+_MINIMUM = {"max_retries": 0, "context_lines": 0, "max_frames": 10}
 
 DistinctIdOption = Union[str, Callable[[], Optional[str]]]
 BeforeSend = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
@@ -88,6 +90,27 @@ class Options:
     """Called with each event; return it (edited or not) to send it, or ``None`` to drop it."""
     transport: Transport | None = None
     """Replace the HTTP transport (see :mod:`posthog_exceptions.testing`)."""
+    ignore: tuple[type[BaseException], ...] = ()
+    """Exception types never sent. ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit`` and
+    ``asyncio.CancelledError`` are always ignored by the hooks and the decorator."""
+    capture_interactive: bool = False
+    """Install ``sys.excepthook`` in interactive sessions too (off: a REPL typo is no bug)."""
+    capture_locals: bool = False
+    """Send the local variables of in-app frames (bounded, with secrets masked)."""
+    scrub_names: tuple[str, ...] = ()
+    """More variable-name substrings whose values are masked, besides the built-in list."""
+    in_app_include: tuple[str, ...] = ()
+    """Module prefixes whose frames are in-app even if installed as packages."""
+    in_app_exclude: tuple[str, ...] = ()
+    """Module prefixes whose frames are never in-app."""
+    project_root: str | None = None
+    """When set, only files under this directory are in-app."""
+    frame_format: str = "python"
+    """``"python"`` frames, or ``"custom"`` for the generic variant of PostHog's tutorial."""
+    max_frames: int = 250
+    """Deeper stacks are trimmed from the middle (keeping the entry and the crash site)."""
+    context_lines: int = 5
+    """Source lines sent either side of each frame's line (0: none)."""
 
     @property
     def has_key(self) -> bool:
@@ -171,6 +194,45 @@ def _check_properties(value: object) -> Mapping[str, Any]:
         if not isinstance(key, str):
             raise TypeError(f"option 'properties' must have str keys, got key {_show(key)}")
     return MappingProxyType(dict(value))
+
+
+def _check_exception_types(value: object) -> tuple[type[BaseException], ...]:
+    items = (value,) if isinstance(value, type) else value
+    ok = isinstance(items, (tuple, list, set, frozenset)) and all(
+        isinstance(item, type) and issubclass(item, BaseException) for item in items
+    )
+    _expect("ignore", value, ok, "an exception type or a tuple of them")
+    assert isinstance(items, (tuple, list, set, frozenset))
+    return tuple(items)
+
+
+def _check_names(name: str, value: object) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else value
+    ok = isinstance(items, (tuple, list, set, frozenset)) and all(isinstance(i, str) for i in items)
+    _expect(name, value, ok, "a string or a list of strings")
+    assert isinstance(items, (tuple, list, set, frozenset))
+    for item in items:
+        if not item.strip():
+            raise ValueError(f"option {name!r} must not contain blank names, got {value!r}")
+    return tuple(items)
+
+
+def _check_project_root(value: object) -> str | None:
+    ok = value is None or isinstance(value, (str, os.PathLike))
+    _expect("project_root", value, ok, "a path or None")
+    if value is None:
+        return None
+    path = os.fspath(value)  # type: ignore[call-overload]
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"option 'project_root' must be a non-empty path, got {value!r}")
+    return os.path.abspath(path)
+
+
+def _check_frame_format(value: object) -> str:
+    _expect("frame_format", value, isinstance(value, str), "a string")
+    if value not in FRAME_FORMATS:
+        raise ValueError(f"option 'frame_format' must be 'python' or 'custom', got {value!r}")
+    return str(value)
 
 
 def _check_transport(value: object) -> Any:
@@ -285,10 +347,18 @@ def build_options(
             checked[name] = _check_optional_callable(name, value)
         elif name in ("release", "environment"):
             checked[name] = _check_optional_str(name, value)
+        elif name == "ignore":
+            checked[name] = _check_exception_types(value)
+        elif name in ("scrub_names", "in_app_include", "in_app_exclude"):
+            checked[name] = _check_names(name, value)
+        elif name == "project_root":
+            checked[name] = _check_project_root(value)
+        elif name == "frame_format":
+            checked[name] = _check_frame_format(value)
         elif isinstance(default, bool):
             checked[name] = _check_bool(name, value)
         elif isinstance(default, int):
-            checked[name] = _check_int(name, value, minimum=1 if name != "max_retries" else 0)
+            checked[name] = _check_int(name, value, minimum=_MINIMUM.get(name, 1))
         elif isinstance(default, float):
             checked[name] = _check_seconds(name, value, allow_zero=name == "shutdown_timeout")
         else:  # pragma: no cover - every option has a branch above

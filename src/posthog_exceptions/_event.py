@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 import time
-import uuid as _uuid
 from typing import Any
 
 from ._log import logger
@@ -26,7 +26,8 @@ def new_uuid() -> str:
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | rand
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return str(_uuid.UUID(int=value))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def iso_now() -> str:
@@ -81,6 +82,8 @@ def normalize_uuid(value: Any) -> str:
     """The given uuid as a canonical string, or a new one (logged) when it is not a UUID."""
     if value is None:
         return new_uuid()
+    import uuid as _uuid
+
     try:
         return str(value if isinstance(value, _uuid.UUID) else _uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
@@ -92,8 +95,9 @@ def normalize_distinct_id(value: Any) -> str | None:
     """A non-blank string distinct_id, or ``None``. Numbers are turned into strings."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, (int, _uuid.UUID)):
+    if isinstance(value, str):
+        return value if value.strip() else None
+    uuid_module = sys.modules.get("uuid")
+    if isinstance(value, int) or (uuid_module is not None and isinstance(value, uuid_module.UUID)):
         return str(value)
-    if isinstance(value, str) and value.strip():
-        return value
     return None

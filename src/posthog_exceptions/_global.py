@@ -9,9 +9,10 @@ whether or not the application set PostHog up.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._capture import ExceptionArg
 from ._client import Client
 from ._log import logger
 from ._stats import Stats
@@ -21,18 +22,30 @@ _client: Client | None = None
 _warned = False
 
 
-def init(api_key: str | None = None, host: str | None = None, **options: Any) -> Client:
+def init(
+    api_key: str | None = None,
+    host: str | None = None,
+    *,
+    install_hooks: bool = True,
+    **options: Any,
+) -> Client:
     """Create the default client from these options (see :class:`Client`) and install it.
 
-    A previous default client is shut down first (its queue flushed for up to its
-    ``shutdown_timeout``).
+    Unless ``install_hooks=False``, unhandled exceptions (main thread, other threads,
+    ``__del__`` and friends) are sent through it from now on. A previous default client
+    is shut down (its queue flushed for up to its ``shutdown_timeout``).
     """
     global _client
+    if not isinstance(install_hooks, bool):
+        raise TypeError(f"option 'install_hooks' must be True or False, got {install_hooks!r}")
     client = Client(api_key, host, **options)
     with _lock:
         previous, _client = _client, client
     if previous is not None and previous is not client:
+        previous.uninstall_hooks()
         previous.shutdown()
+    if install_hooks and client.enabled:
+        client.install_hooks()
     return client
 
 
@@ -84,6 +97,41 @@ def alias(previous_id: Any, distinct_id: Any) -> str | None:
     return None if client is None else client.alias(previous_id, distinct_id)
 
 
+def capture_exception(
+    exception: ExceptionArg = None,
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    fingerprint: str | Sequence[str] | None = None,
+    level: str | None = None,
+) -> str | None:
+    """:meth:`Client.capture_exception` on the default client."""
+    client = _current()
+    if client is None:
+        return None
+    return client.capture_exception(
+        exception,
+        distinct_id=distinct_id,
+        properties=properties,
+        fingerprint=fingerprint,
+        level=level,
+    )
+
+
+def install_hooks() -> None:
+    """:meth:`Client.install_hooks` on the default client."""
+    client = _current()
+    if client is not None:
+        client.install_hooks()
+
+
+def uninstall_hooks() -> None:
+    """Put back the interpreter hooks that were replaced (see :meth:`Client.uninstall_hooks`)."""
+    from . import _hooks
+
+    _hooks.uninstall()
+
+
 def flush(timeout: float | None = None) -> bool:
     """:meth:`Client.flush` on the default client."""
     client = _current()
@@ -95,7 +143,10 @@ def shutdown(timeout: float | None = None) -> bool:
     global _client
     with _lock:
         client, _client = _client, None
-    return False if client is None else client.shutdown(timeout)
+    if client is None:
+        return False
+    client.uninstall_hooks()
+    return client.shutdown(timeout)
 
 
 def stats() -> Stats | None:

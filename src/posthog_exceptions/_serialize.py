@@ -16,13 +16,10 @@ user object, each guarded; its output is bounded in depth.
 from __future__ import annotations
 
 import datetime as _dt
-import enum
 import json
 import math
-import uuid
+import sys
 from collections.abc import Mapping
-from decimal import Decimal
-from pathlib import PurePath
 from typing import Any
 
 MAX_DEPTH = 20
@@ -109,11 +106,18 @@ def _scalar(value: object) -> Any:
         return bytes(value[:65536]).decode("utf-8", "replace")
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         return value.isoformat()
-    if isinstance(value, (uuid.UUID, Decimal, PurePath)):
-        return str(value)
-    if isinstance(value, enum.Enum):
+    # Types from modules the program has loaded (never import them here: it is costly).
+    for module, names in _STR_TYPES:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(value, tuple(getattr(loaded, n) for n in names)):
+            return safe_str(value)
+    enum = sys.modules.get("enum")
+    if enum is not None and isinstance(value, enum.Enum):
         return clean(value.value, MAX_DEPTH - 1)
     return safe_repr(value)
+
+
+_STR_TYPES = (("uuid", ("UUID",)), ("decimal", ("Decimal",)), ("pathlib", ("PurePath",)))
 
 
 def _big_int(value: int) -> str:

@@ -9,6 +9,7 @@ sent, so importing the library stays cheap.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 USER_AGENT = f"posthog-exceptions/{__version__}"
+import_lock = threading.Lock()
+"""Held while a delivery thread imports what it needs, and by the before-fork handler.
+
+A ``fork()`` in the middle of another thread's import would leave the child a
+half-initialised module in ``sys.modules`` that can never finish (``gzip`` without
+``compress``). Taking this lock before forking waits for such an import to end."""
 BATCH_PATH = "/batch/"
 
 
@@ -51,7 +58,12 @@ class HttpTransport:
         self._session: Any = None
 
     def send(self, body: bytes, headers: Mapping[str, str]) -> TransportResponse:
-        import requests  # deferred: importing the library must not import requests
+        with import_lock:
+            # Deferred: importing the library must not import requests. netrc is what
+            # requests imports on its first request; load it here, under the lock, too.
+            import netrc  # noqa: F401
+
+            import requests
 
         if self._session is None:
             session = requests.Session()

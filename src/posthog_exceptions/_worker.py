@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import atexit
-import gzip
 import os
 import threading
 import time
@@ -35,7 +34,7 @@ from . import _retry
 from ._event import iso_now
 from ._log import internal_error, logger
 from ._retry import Verdict
-from ._transport import HttpTransport, Transport, TransportResponse
+from ._transport import HttpTransport, Transport, TransportResponse, import_lock
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ class Worker:
         self._queue: deque[Item] = deque()
         self._queued_bytes = 0
         self._last_seq = 0
-        self._inflight: list[int] = []  # first sequence number of each batch being delivered
+        self._inflight: dict[int, int] = {}  # batches being delivered: first sequence -> size
         self._thread: threading.Thread | None = None
         self._direct = self._options.sync_mode  # deliver from the calling thread
         self._closed = False  # shutdown() was called: accept nothing more
@@ -155,7 +154,7 @@ class Worker:
         with self._lock:
             self._closed = True
         given_up = self._counters.dropped["shutdown"]
-        flushed = self._finish(deadline)
+        self._finish(deadline)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             remaining = deadline - time.monotonic()
@@ -164,7 +163,9 @@ class Worker:
             thread.join(max(remaining, 0.0))
         if thread is None or not thread.is_alive():
             self._close_transport()
-        return flushed and self._counters.dropped["shutdown"] == given_up
+        with self._lock:
+            settled = not self._inflight
+        return settled and self._counters.dropped["shutdown"] == given_up
 
     def at_exit(self) -> None:
         """The exit-time flush; events captured after it are sent from the capturing thread."""
@@ -177,6 +178,8 @@ class Worker:
             self._deadline = None
 
     def _finish(self, deadline: float) -> bool:
+        """Deliver until ``deadline``, then drop what is left; True if nothing was lost."""
+        given_up = self._counters.dropped["shutdown"]
         with self._lock:
             self._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
             self._hurry += 1
@@ -186,13 +189,20 @@ class Worker:
         if not alive:
             self._drain_here(deadline)
         with self._lock:
-            flushed = self._wait_settled(target, deadline)
+            self._wait_settled(target, deadline)
             self._stopping = True
+            in_flight = sum(self._inflight.values())
             self._discard_queue_locked("shutdown")
             self._work.notify_all()
-        if not flushed:
-            logger.warning("gave up delivering events at shutdown; see client.stats()")
-        return flushed
+        dropped = self._counters.dropped["shutdown"] - given_up
+        if dropped or in_flight:
+            logger.warning(
+                "shutdown ran out of time; undelivered events: %d (dropped %d, in flight %d)",
+                dropped + in_flight,
+                dropped,
+                in_flight,
+            )
+        return not dropped and not in_flight
 
     # ----------------------------------------------------------- the thread
 
@@ -248,7 +258,7 @@ class Worker:
             batch.append(self._queue.popleft())
             size += item_size
         self._queued_bytes -= size
-        self._inflight.append(batch[0][0])
+        self._inflight[batch[0][0]] = len(batch)
         return batch
 
     def _deliver_tracked(self, batch: list[Item], deadline: float | None) -> None:
@@ -259,7 +269,7 @@ class Worker:
             self._counters.drop("internal_error", len(batch))
         finally:
             with self._lock:
-                self._inflight.remove(batch[0][0])
+                del self._inflight[batch[0][0]]
                 self._progress.notify_all()
 
     # ----------------------------------------------------------- delivery
@@ -333,6 +343,9 @@ class Worker:
             )
         )
         if self._options.gzip:
+            with import_lock:  # see _transport.import_lock
+                import gzip
+
             body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
         with self._send_lock:
             self._in_request = True
@@ -345,7 +358,7 @@ class Worker:
         lost = sum(len(part) for part in parts)
         parts.clear()
         self._counters.drop(reason, lost)
-        logger.warning("dropped %d undelivered events (%s)", lost, reason)
+        logger.info("dropped %d undelivered events (%s)", lost, reason)
 
     # ----------------------------------------------------------- waiting
 
@@ -401,7 +414,6 @@ class Worker:
     def _discard_queue_locked(self, reason: str) -> None:
         if self._queue:
             self._counters.drop(reason, len(self._queue))
-            logger.warning("dropped %d undelivered events (%s)", len(self._queue), reason)
             self._queue.clear()
             self._queued_bytes = 0
 
@@ -466,8 +478,24 @@ def _install_process_hooks() -> None:
         _hooks_installed = True
     atexit.register(_each_worker(Worker.at_exit))
     if hasattr(os, "register_at_fork"):
+        lock_workers = _each_worker(Worker._before_fork)
+        unlock_workers = _each_worker(Worker._after_fork_in_parent)
+        reset_workers = _each_worker(Worker._after_fork_in_child)
+
+        def before_fork() -> None:
+            import_lock.acquire()  # wait for a delivery thread's import to finish
+            lock_workers()
+
+        def after_fork_in_parent() -> None:
+            unlock_workers()
+            import_lock.release()
+
+        def after_fork_in_child() -> None:
+            import_lock.release()
+            reset_workers()
+
         os.register_at_fork(
-            before=_each_worker(Worker._before_fork),
-            after_in_parent=_each_worker(Worker._after_fork_in_parent),
-            after_in_child=_each_worker(Worker._after_fork_in_child),
+            before=before_fork,
+            after_in_parent=after_fork_in_parent,
+            after_in_child=after_fork_in_child,
         )

@@ -1,0 +1,224 @@
+"""From an exception to the properties of an ``$exception`` event, and the rules around it.
+
+- **Filter before you build**: ignore rules and the "already sent" check run
+  before any frame is walked.
+- **Once per exception**: a sent exception is marked with its event uuid (an
+  attribute on the exception object, so nothing — not the exception, its
+  traceback or its frames — is kept alive by the library); capturing it again
+  returns that uuid and sends nothing. This is how a decorator's capture and
+  the global hook it re-raises into produce one event.
+- **No re-entrance**: while a thread builds an exception event, a capture
+  triggered from inside (a ``__repr__`` that logs, a hook that fires) is skipped.
+- **Never oversize**: an event above the size limit is made smaller step by
+  step — local variables, then context lines, then message lengths, then
+  frames, then chained exceptions — until it fits.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Union
+
+from ._config import Options
+from ._log import logger
+from ._serialize import safe_repr
+
+if TYPE_CHECKING:
+    from ._frames import RawFrame
+
+LEVELS = ("fatal", "error", "warning", "log", "info", "debug")
+ALWAYS_IGNORED: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, GeneratorExit)
+MARK = "__posthog_exceptions_uuid__"
+
+ExcInfo = tuple[
+    Union[type[BaseException], None], Union[BaseException, None], Union[TracebackType, None]
+]
+ExceptionArg = Union[BaseException, ExcInfo, None]
+
+_state = threading.local()
+
+
+def resolve(exception: ExceptionArg) -> tuple[BaseException, TracebackType | None] | None:
+    """The exception to send and its traceback: an instance, an ``exc_info`` tuple, or
+    (``None``) the exception being handled right now."""
+    if exception is None:
+        exception = sys.exc_info()
+    if isinstance(exception, BaseException):
+        return exception, exception.__traceback__
+    if isinstance(exception, tuple) and len(exception) == 3:
+        value, tb = exception[1], exception[2]
+        if isinstance(value, BaseException):
+            return value, tb if isinstance(tb, TracebackType) else value.__traceback__
+        return None
+    logger.warning(
+        "capture_exception() got %s, not an exception; nothing was sent", safe_repr(exception)
+    )
+    return None
+
+
+def sent_uuid(exc: BaseException) -> str | None:
+    try:
+        value = exc.__dict__.get(MARK)
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def mark_sent(exc: BaseException, uuid: str) -> None:
+    try:
+        exc.__dict__[MARK] = uuid
+    except Exception:
+        pass  # an exception without a __dict__ can be sent twice; nothing worse
+
+
+def is_ignored(exc: BaseException, options: Options, automatic: bool) -> bool:
+    """``ignore`` applies to every capture; the built-in list only to hooks and decorators."""
+    if options.ignore and isinstance(exc, options.ignore):
+        return True
+    return automatic and is_flow_control(exc)
+
+
+def is_flow_control(exc: BaseException) -> bool:
+    """KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError: not errors."""
+    if isinstance(exc, ALWAYS_IGNORED):
+        return True
+    asyncio = sys.modules.get("asyncio")  # never import it: only loaded programs can cancel
+    cancelled = getattr(asyncio, "CancelledError", None)
+    return isinstance(cancelled, type) and isinstance(exc, cancelled)
+
+
+class Busy:
+    """Context manager marking this thread as building an exception event."""
+
+    @staticmethod
+    def active() -> bool:
+        return bool(getattr(_state, "busy", False))
+
+    def __enter__(self) -> None:
+        _state.busy = True
+
+    def __exit__(self, *exc: object) -> None:
+        _state.busy = False
+
+
+class ExceptionBuilder:
+    """Builds the ``$exception`` properties for one client's options."""
+
+    def __init__(self, options: Options) -> None:
+        from . import _frames  # deferred, with everything that builds exception events
+
+        self.frame_options = _frames.FrameOptions(
+            context_lines=options.context_lines,
+            max_frames=options.max_frames,
+            in_app_include=options.in_app_include,
+            in_app_exclude=options.in_app_exclude,
+            project_root=options.project_root,
+            frame_format=options.frame_format,
+        )
+        self.capture_locals = options.capture_locals
+        self.scrub_names = options.scrub_names
+        self._scrubber: Any = None
+
+    def properties(
+        self,
+        exc: BaseException,
+        tb: TracebackType | None,
+        *,
+        mechanism: str,
+        handled: bool | None,
+        level: str | None,
+        source: str,
+        fingerprint: str | Sequence[str] | None,
+        synthetic_stack: list[RawFrame] | None,
+    ) -> dict[str, Any]:
+        from . import _exception, _fingerprint
+
+        variables = None
+        if self.capture_locals:
+            from ._variables import Budget, Scrubber
+
+            if self._scrubber is None:
+                self._scrubber = Scrubber(self.scrub_names)
+            variables = (Budget(), self._scrubber)
+        built = _exception.build(
+            exc,
+            traceback=tb,
+            mechanism_type=mechanism,
+            handled=handled,
+            options=self.frame_options,
+            synthetic_stack=synthetic_stack,
+            variables=variables,
+        )
+        parts = _fingerprint.default_parts(built.keys)
+        custom = _custom_fingerprint(fingerprint)
+        if custom is not None:
+            parts = _fingerprint.custom_parts(custom, parts)
+        return {
+            "$exception_list": built.exception_list,
+            "$exception_fingerprint": _fingerprint.fingerprint(parts),
+            "$exception_level": _level(level),
+            "$exception_source": source,
+        }
+
+
+def _level(level: str | None) -> str:
+    if level is None:
+        return "error"
+    if level in LEVELS:
+        return level
+    logger.warning("level %s is not one of %s; using 'error'", safe_repr(level), ", ".join(LEVELS))
+    return "error"
+
+
+def _custom_fingerprint(value: object) -> str | list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    logger.warning("fingerprint %s is not a string or a list of strings; ignored", safe_repr(value))
+    return None
+
+
+def shrink(properties: Mapping[str, Any]) -> Iterator[None]:
+    """Make an ``$exception`` event smaller, one step per iteration (wire-format §2 on 413)."""
+    from . import _frames
+
+    exceptions: list[dict[str, Any]] = properties["$exception_list"]
+
+    def frames() -> Iterator[dict[str, Any]]:
+        for entry in exceptions:
+            yield from entry.get("stacktrace", {}).get("frames", [])
+
+    for frame in frames():
+        frame.pop("code_variables", None)
+    yield
+    for frame in frames():
+        frame.pop("pre_context", None)
+        frame.pop("post_context", None)
+    yield
+    for entry in exceptions:
+        entry["value"] = entry["value"][:1000]
+    for frame in frames():
+        frame.pop("context_line", None)
+    yield
+    for keep in (50, 20, 6):
+        for entry in exceptions:
+            stack = entry.get("stacktrace")
+            if stack and len(stack["frames"]) > keep:
+                head = keep // 3
+                dropped = len(stack["frames"]) - keep
+                marker = _frames.gap_marker(dropped, stack["frames"][0]["platform"] == "custom")
+                stack["frames"] = [
+                    *stack["frames"][:head],
+                    marker,
+                    *stack["frames"][-(keep - head) :],
+                ]
+        yield
+    for keep in (10, 1):
+        del exceptions[keep:]
+        yield

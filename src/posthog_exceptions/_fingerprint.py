@@ -1,0 +1,121 @@
+"""``$exception_fingerprint``: the MD5 of a documented, versioned grouping key.
+
+The key says *which bug* this is, so it leaves out everything that varies
+between occurrences of one bug. Version 1, per exception in ``$exception_list``
+order:
+
+1. ``type:<module>.<qualname>`` of the exception class (``type:ValueError`` for builtins);
+2. one ``frame:<module>:<function>`` part per in-app frame (every frame when
+   none is in-app), where ``module`` is the frame's module name (for
+   ``__main__``, its import-root-relative filename without ``.py``) and
+   ``function`` the qualified name without any ``outer.<locals>.`` prefix.
+   Never a line number or column, so edits elsewhere in a file keep the
+   group. Comprehension frames are skipped (Python 3.12 inlines them, so they
+   exist on some versions only), and repeats are collapsed — a run of the
+   same frame, or of the same short cycle of up to four frames — so the
+   recursion depth does not matter;
+3. only for an exception without frames, or whose stack was synthesised
+   because it was never raised (then the capture site is all the frames
+   say): ``message:<text>`` with numbers,
+   hex and addresses, UUIDs, quoted strings, e-mail addresses, URLs and paths
+   masked, so ``user 42 not found`` and ``user 43 not found`` group together.
+
+The parts, preceded by ``v1``, are joined with newlines and hashed with MD5
+(32 lowercase hex characters, which the server uses as given). A
+``fingerprint=`` given by the caller (a string or a list of strings, where
+``"{{ default }}"`` stands for the automatic key) replaces the parts and is
+hashed the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from ._frames import FrameInfo
+
+VERSION = "v1"
+DEFAULT_PLACEHOLDER = "{{ default }}"
+_COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>"})
+_MAX_CYCLE = 4
+
+_MASKS = [
+    (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+"), "<url>"),
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
+    (re.compile(r"(?<!\w)'[^'\n]*'|(?<!\w)\"[^\"\n]*\""), "<str>"),
+    (re.compile(r"\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b"), "<uuid>"),
+    (re.compile(r"(?<![\w/])(?:[A-Za-z]:\\|\.{1,2}/|/)[^\s'\",;:()<>]+"), "<path>"),
+    (re.compile(r"\b0[xX][0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),
+    (re.compile(r"\b\d+(?:\.\d+)?\b"), "<num>"),
+]
+
+
+class ExceptionKey(NamedTuple):
+    """The parts of one ``$exception_list`` entry that the grouping key looks at."""
+
+    type: str
+    message: str
+    frames: Sequence[FrameInfo]
+    synthetic: bool = False
+
+
+def default_parts(exceptions: Sequence[ExceptionKey]) -> list[str]:
+    parts: list[str] = []
+    for exc in exceptions:
+        parts.append(f"type:{exc.type}")
+        frames = [f for f in exc.frames if f.in_app] or list(exc.frames)
+        keys = [
+            _frame_key(f) for f in frames if f.function.rpartition(".")[2] not in _COMPREHENSIONS
+        ]
+        parts.extend(f"frame:{key}" for key in collapse(keys))
+        if not exc.frames or exc.synthetic:
+            parts.append(f"message:{normalize_message(exc.message)}")
+    return parts
+
+
+def fingerprint(parts: Sequence[str]) -> str:
+    text = "\n".join([VERSION, *parts])
+    return hashlib.md5(text.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()
+
+
+def custom_parts(custom: str | Sequence[str], default: Sequence[str]) -> list[str]:
+    """The caller's ``fingerprint=``, with ``{{ default }}`` expanded to the automatic key."""
+    items = [custom] if isinstance(custom, str) else list(custom)
+    parts: list[str] = []
+    for item in items:
+        if item == DEFAULT_PLACEHOLDER:
+            parts.extend(default)
+        else:
+            parts.append(f"custom:{item}")
+    return parts
+
+
+def _frame_key(frame: FrameInfo) -> str:
+    module = frame.module
+    if not module or module == "__main__":
+        name = frame.filename
+        module = name[:-3] if name.endswith(".py") else name
+        module = module.replace("/", ".")
+    function = frame.function.rpartition("<locals>.")[2]
+    return f"{module}:{function}"
+
+
+def collapse(keys: list[str]) -> list[str]:
+    """Remove immediate repeats of one frame or of a cycle of up to four frames."""
+    out: list[str] = []
+    for key in keys:
+        out.append(key)
+        for size in range(1, _MAX_CYCLE + 1):
+            if len(out) >= 2 * size and out[-size:] == out[-2 * size : -size]:
+                del out[-size:]
+                break
+    return out
+
+
+def normalize_message(message: str) -> str:
+    text = message[:1000]
+    for pattern, mask in _MASKS:
+        text = pattern.sub(mask, text)
+    return text

@@ -1,0 +1,480 @@
+"""Safe, bounded serialisation of a frame's local variables, with secret scrubbing.
+
+With ``capture_locals=True`` each in-app frame carries ``code_variables``, rendered by
+:func:`serialize_locals` on the thread that caught the exception. It never raises: it
+catches ``Exception`` only, so a ``KeyboardInterrupt``/``SystemExit`` raised by a user
+``__repr__`` during capture propagates and Ctrl-C keeps working.
+
+Values
+    ``None``, ``bool``, ``int`` within ±(2**63-1) and finite ``float`` are kept; other
+    numbers become their repr. Strings stay strings, cut to ``max_value_length`` characters
+    (ending in ``...``), lone surrogates replaced by U+FFFD. Anything else becomes a
+    repr-like string of at most ``max_value_length`` characters. dict, list, tuple, set,
+    frozenset, deque and their subclasses are walked by this module, never ``repr()``-ed:
+    at most ``max_items`` items per container (``[1, 2, ... <9998 more>]``), ``max_depth``
+    levels (``[...]`` below), ``<cycle>`` for recursion, through the base type's C methods
+    (never a subclass's ``__iter__``/``__len__``), so ten million items cost what ten do.
+    Values are told apart with ``type()``, never ``isinstance()`` (which may run a user
+    ``__class__`` property). Names that start and end with ``__`` are skipped.
+
+The cost bound
+    Other objects go through ``repr()`` under a ``sys.settrace`` function that also asks
+    for opcode events (3.11 reports a one-line ``while True: pass`` no other way; 3.12
+    ignores the request but reports every backward jump), reads the clock every 16 events
+    and, once ``max_seconds_per_value`` (or what is left of ``max_seconds_per_event``) is
+    spent, raises an internal ``BaseException`` subclass that a user ``except Exception``
+    cannot swallow; the previous trace function (coverage, a debugger) is then restored.
+    Such a value becomes ``<Name object (repr too slow)>``; a repr that raises or returns a
+    non-str becomes ``<Name object (repr failed)>``. Tracing slows Python code several-fold,
+    so a repr that normally takes milliseconds (a large DataFrame) may be cut off: raise
+    ``max_seconds_per_value`` for such objects. Types whose repr is plain C code (functions,
+    classes, ``range``, ``complex``) skip the tracer. Not bounded: C code emits no trace
+    events (``time.sleep``, a regex, a GC pause, or the C repr of a huge builtin container
+    held by a user object, e.g. a dataclass field holding ten million items); and CPython
+    drops a trace function that raised, so a repr that catches ``BaseException`` and keeps
+    looping runs on. A Python signal handler or ``__del__`` that runs during the call is
+    traced too and may be cut short.
+
+The budget
+    One :class:`Budget` per event, shared by its frames. Once ``max_bytes_per_event``
+    (names plus rendered values) or ``max_seconds_per_event`` (time spent here) is spent,
+    the rest of the frame becomes ``"...": "<budget exhausted>"`` and later frames ``{}``.
+
+Scrubbing
+    A variable, dict key or namedtuple field whose name contains one of
+    :data:`DEFAULT_SCRUB_NAMES` or the extra names (case-insensitive, ignoring ``_`` and
+    ``-``) gets :data:`MASK` without its value being rendered; the substring rule
+    over-masks on purpose (``author`` contains ``auth``). Unless ``scrub_values=False``,
+    strings and reprs are scrubbed too: URL credentials (``scheme://[Filtered]@host``),
+    ``Bearer``/``Basic`` credentials, tokens with a secret prefix (``phx_``, ``sk_live_``,
+    ``sk_test_``, ``rk_live_``, GitHub ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/
+    ``github_pat_``, ``glpat-``, Slack ``xox?-``, AWS ``AKIA``/``ASIA`` key ids, Google
+    ``AIza``), JWTs, PEM private keys, and ``key=value``/``key: value`` pairs with a
+    sensitive key (``Settings(password='...')``, ``Authorization: Token ...``). Public
+    keys stay: PostHog ``phc_`` and Stripe ``pk_live_``. Only ``max_value_length`` + 256
+    characters are scrubbed, so a secret over 256 characters long crossing the cut may
+    show its start (PEM blocks are masked to the end of the window).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import types
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import repeat as _repeat
+from time import perf_counter
+from typing import Any, Callable, cast
+
+from ._log import internal_error, logger
+
+MASK = "[Filtered]"
+DEFAULT_SCRUB_NAMES: tuple[str, ...] = (
+    "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key",
+    "auth", "credential", "private_key", "privatekey", "session", "cookie", "csrf", "xsrf",
+    "jwt", "dsn", "signature", "bearer", "passphrase", "ssn", "credit_card", "card_number",
+    "cvv",
+)  # fmt: skip
+
+_INT_MAX = 2**63 - 1
+_CHECK_EVERY = 16  # trace events between two clock reads
+# Python 3.9 loses an exception raised from a "line" event of a loop that jumps to itself
+# (the loop then runs on, untraced); raising from the "opcode" event next to it works.
+_LINE_EVENTS_RAISE = sys.version_info >= (3, 10)
+_SCRUB_MARGIN = 256  # characters scrubbed beyond the cut, so a secret at the cut is seen whole
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# (anchors, pattern, replacement): a pattern runs only on text holding one of its anchors,
+# and each starts with literals, so that `re` can skip ahead quickly.
+_SECRETS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = tuple(
+    (anchors, re.compile(pattern), replacement) for anchors, pattern, replacement in (
+        (("://",), r"://[^\s/?#@'\"<>]+@", f"://{MASK}@"),
+        (("earer", "EARER", "Basic"), r"(Bearer|bearer|BEARER|Basic(?=[ \t]+[A-Za-z0-9+/]{4}))"
+         r"[ \t]+[^\s'\"<>,;]+", rf"\1 {MASK}"),
+        (("-----BEGIN",), r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----(?s:.*?)"
+         r"(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----|\Z)", MASK),
+        (("eyJ",), r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?", MASK),
+        (("AKIA", "ASIA"), r"A(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9])", MASK),
+        (("AIza",), r"AIza[A-Za-z0-9_-]{30,}", MASK),
+        (("_", "-"), r"(?:phx_|sk_live_|sk_test_|rk_live_|rk_test_|ghp_|gho_|ghu_|ghs_|ghr_"
+         r"|github_pat_|glpat-|xox[abposr]-)[A-Za-z0-9_-]{8,}", MASK),
+    )
+)  # fmt: skip
+_KEY_VALUE = re.compile(
+    r"(?<![A-Za-z0-9_-])(?P<key>[A-Za-z_][A-Za-z0-9_-]{0,63})(?P<sep>['\"]?[ \t]*[:=][ \t]*)"
+    r"(?P<scheme>(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)[ \t]+)?"
+    rf"(?P<value>{re.escape(MASK)}|'[^'\n]*'|\"[^\"\n]*\"|[^\s,;&)}}\]'\"]+)"
+)
+# Types whose repr is C code that calls no user code: no trace function needed. Looked up
+# by id(): hashing a type could run its metaclass's __hash__.
+_PLAIN_REPR = frozenset(
+    map(id, (complex, range, type, types.FunctionType, types.BuiltinFunctionType))
+)
+_BRACKETS: dict[type, tuple[str, str]] = {
+    dict: ("{", "}"), list: ("[", "]"), tuple: ("(", ")"), set: ("{", "}"),
+    frozenset: ("frozenset({", "})"), deque: ("deque([", "])"),
+}  # fmt: skip
+# Read through type's own descriptors, so that a metaclass's __getattribute__ never runs.
+_TYPE_QUALNAME: Any = vars(type)["__qualname__"]
+_TYPE_NAME: Any = vars(type)["__name__"]
+_TYPE_DICT: Any = vars(type)["__dict__"]
+_NO_LABEL = object()
+_BINARY: tuple[Any, ...] = (bytes, bytearray)
+
+
+@dataclass(frozen=True)
+class VariableLimits:
+    """Bounds on the local variables captured for one event."""
+
+    max_variables_per_frame: int = 50
+    max_value_length: int = 512
+    max_depth: int = 3
+    max_items: int = 20
+    max_bytes_per_event: int = 64 * 1024
+    max_seconds_per_value: float = 0.005
+    max_seconds_per_event: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            seconds = name.startswith("max_seconds")
+            if type(value) not in ((int, float) if seconds else (int,)):
+                raise TypeError(f"VariableLimits.{name} must be a number, not {value!r}")
+            if not (0 < value < math.inf if seconds else value >= 0):
+                raise ValueError(f"VariableLimits.{name} is out of range: {value!r}")
+
+
+_DEFAULT_LIMITS = VariableLimits()
+
+
+class Budget:
+    """What one event may still spend on local variables; shared by its frames.
+
+    Not thread-safe: use one per event, on the thread that builds it."""
+
+    __slots__ = ("_bytes", "_exhausted", "_seconds", "limits")
+
+    def __init__(self, limits: VariableLimits = _DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._bytes = 0
+        self._seconds = 0.0
+        self._exhausted = False
+
+    @property
+    def exhausted(self) -> bool:
+        """True once the event's byte or time budget ran out; later frames get ``{}``."""
+        return self._exhausted
+
+
+def _normalize(name: str) -> str:
+    return str.lower(name).replace("_", "").replace("-", "")
+
+
+class Scrubber:
+    """Decides which names and values are secrets (see the module docstring)."""
+
+    __slots__ = ("_cache", "_names", "scrub_values")
+
+    def __init__(self, extra_names: Iterable[str] = (), *, scrub_values: bool = True) -> None:
+        if isinstance(extra_names, str):
+            raise TypeError(f"extra_names must be an iterable of names, not a str: {extra_names!r}")
+        names = set()
+        for name in (*DEFAULT_SCRUB_NAMES, *extra_names):
+            if not isinstance(name, str) or not _normalize(name):
+                raise ValueError(f"a scrub name must be a non-empty str, got {name!r}")
+            names.add(_normalize(name))
+        self._names = tuple(sorted(names))
+        self.scrub_values = scrub_values
+        self._cache: dict[str, bool] = {}
+
+    def name_is_sensitive(self, name: str) -> bool:
+        """Whether a variable or key called ``name`` holds a secret."""
+        key = str.lower(name)
+        found = self._cache.get(key)
+        if found is None:
+            plain = key.replace("_", "").replace("-", "")
+            found = any(n in plain for n in self._names)
+            if len(self._cache) >= 4096:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
+    def value_is_sensitive(self, text: str) -> bool:
+        """Whether ``text`` looks like, or contains, a secret that :meth:`scrub_text` masks."""
+        return self.scrub_text(text) != text
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with embedded secrets masked; unchanged when ``scrub_values`` is off."""
+        if not self.scrub_values or not text:
+            return text
+        for anchors, pattern, replacement in _SECRETS:
+            if any(anchor in text for anchor in anchors):
+                text = pattern.sub(replacement, text)
+        if "=" in text or ":" in text:
+            plain = _normalize(text)
+            if any(name in plain for name in self._names):
+                text = _KEY_VALUE.sub(self._mask_pair, text)
+        return text
+
+    def _mask_pair(self, match: re.Match[str]) -> str:
+        value = match["value"]
+        if value == MASK or not self.name_is_sensitive(match["key"]):
+            return match[0]
+        quote = value[0] if value[0] in "'\"" else ""
+        return f"{match['key']}{match['sep']}{match['scheme'] or ''}{quote}{MASK}{quote}"
+
+
+class _Abort(BaseException):
+    """Raised by the trace function when a repr ran out of time (user code can't catch it
+    with ``except Exception``)."""
+
+
+def _bounded(call: Callable[[Any], Any], arg: object, deadline: float) -> Any:
+    """``call(arg)``, interrupted with :class:`_Abort` once ``deadline`` has passed while
+    Python code runs. The previous trace function is restored in every case."""
+    previous = sys.gettrace()
+    ticks = 0
+
+    def tracer(frame: types.FrameType, event: str, _arg: object) -> Any:
+        nonlocal ticks
+        if event == "call":  # on 3.11 `while True: pass` emits opcode events, no line events
+            frame.f_trace_opcodes = True  # (3.12 ignores this, but reports backward jumps)
+        ticks += 1
+        if ticks >= _CHECK_EVERY and (event != "line" or _LINE_EVENTS_RAISE):
+            ticks = 0
+            if perf_counter() > deadline:
+                raise _Abort
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        return call(arg)
+    finally:
+        sys.settrace(previous)
+
+
+def bounded_str(value: object, seconds: float) -> str:
+    """``str(value)`` for an object whose ``__str__`` is Python code, cut off after
+    ``seconds`` (an exception's message: its ``__str__`` may loop). Never raises
+    ``Exception``; failures become ``<Name object (str failed|too slow)>``."""
+    try:
+        text = _bounded(str, value, perf_counter() + seconds)
+        if type(text) is not str:
+            raise TypeError("__str__ returned a non-string")
+        return str(text)
+    except _Abort:
+        return f"<{_qualname(type(value))} object (str too slow)>"
+    except Exception:
+        return f"<{_qualname(type(value))} object (str failed)>"
+
+
+def _qualname(cls: type, descriptor: Any = _TYPE_QUALNAME) -> str:
+    try:
+        name = descriptor.__get__(cls)
+        return name if type(name) is str else "object"
+    except Exception:
+        return "object"
+
+
+def _clean(text: str) -> str:
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def _clip(text: str, limit: int, cut: bool = False) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` when anything was lost."""
+    if cut or len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..." if limit >= 3 else text[:limit]
+    return _clean(text)
+
+
+def _int_text(value: int) -> str:
+    bits = value.bit_length()
+    if bits <= 4096:
+        try:
+            return repr(value)
+        except ValueError:  # sys.set_int_max_str_digits() set very low
+            pass
+    return f"<int of {bits} bits>"
+
+
+class _Renderer:
+    """Renders one frame's values; ``room`` bounds the characters (and so the work) of each."""
+
+    __slots__ = ("deadline", "limits", "path", "scrubber")
+
+    def __init__(self, limits: VariableLimits, scrubber: Scrubber) -> None:
+        self.limits = limits
+        self.scrubber = scrubber
+        self.deadline = 0.0
+        self.path: set[int] = set()
+
+    def top(self, value: object) -> object:
+        """The JSON-safe form of one variable's value."""
+        limit = self.limits.max_value_length
+        if value is None or type(value) is bool:
+            return value
+        if type(value) is int:
+            return value if -_INT_MAX <= value <= _INT_MAX else _clip(_int_text(value), limit)
+        if type(value) is float:
+            return value if math.isfinite(value) else repr(value)
+        if issubclass(type(value), str):
+            return self._string(cast(str, value), limit, quoted=False)
+        return _clip(self.text(value, 1, limit), limit)
+
+    def text(self, value: object, depth: int, room: int) -> str:
+        """A repr-like rendering of ``value`` of about ``room`` characters at most."""
+        kind, room = type(value), max(room, 1)
+        if value is None or kind is bool or kind is float:
+            return repr(value)
+        if type(value) is int:
+            return _int_text(value)
+        if issubclass(kind, str):
+            return self._string(cast(str, value), room, quoted=True)
+        for binary in _BINARY:
+            if issubclass(kind, binary):
+                data, size = binary.__getitem__(value, slice(0, room)), binary.__len__(value)
+                return self.scrubber.scrub_text(repr(data)) + ("..." if size > room else "")
+        for base in _BRACKETS:
+            if issubclass(kind, base):
+                return self._container(value, kind, base, depth, room)
+        return self._opaque(value, kind, room)
+
+    def _string(self, value: str, room: int, *, quoted: bool) -> str:
+        window = str.__getitem__(value, slice(0, room + _SCRUB_MARGIN))
+        cut = str.__len__(value) > room
+        window = self.scrubber.scrub_text(window)
+        if quoted:
+            return repr(window[:room]) + ("..." if cut or len(window) > room else "")
+        return _clip(window, room, cut)
+
+    def _opaque(self, value: object, kind: type, room: int) -> str:
+        try:
+            if id(kind) in _PLAIN_REPR:
+                text = repr(value)
+            elif perf_counter() > self.deadline:
+                raise _Abort
+            else:
+                text = _bounded(repr, value, self.deadline)
+        except _Abort:
+            return f"<{_qualname(kind)} object (repr too slow)>"
+        except Exception:
+            logger.debug("repr() of a local variable failed", exc_info=True)
+            return f"<{_qualname(kind)} object (repr failed)>"
+        window = str.__getitem__(text, slice(0, room + _SCRUB_MARGIN))
+        return _clip(self.scrubber.scrub_text(window), room, str.__len__(text) > len(window))
+
+    def _container(self, value: Any, kind: type, base: Any, depth: int, room: int) -> str:
+        opening, closing = _BRACKETS[base]
+        fields = _namedtuple_fields(kind, value) if base is tuple and kind is not tuple else None
+        name = _qualname(kind, _TYPE_NAME)  # like the reprs of Counter and namedtuples
+        if fields is not None:
+            opening, closing = f"{name}(", ")"
+        elif kind is not base:
+            opening, closing = f"{name}({opening}", f"{closing})"
+        total: int = base.__len__(value)
+        if total == 0 and base in (set, frozenset):
+            return f"{name}()"
+        if depth > self.limits.max_depth:
+            return f"{opening}...{closing}"
+        if id(value) in self.path:
+            return "<cycle>"
+        self.path.add(id(value))
+        try:
+            parts: list[str] = []
+            used = len(opening) + len(closing)
+            if base is dict:
+                items: Iterable[tuple[object, object]] = dict.items(value)
+            else:
+                items = zip(fields or _repeat(_NO_LABEL), base.__iter__(value))
+            for label, item in items:
+                if len(parts) >= self.limits.max_items or used >= room:
+                    break
+                part = ""
+                if base is dict:
+                    part = self.text(label, depth + 1, room - used) + ": "
+                elif label is not _NO_LABEL:
+                    part = f"{label}="
+                if issubclass(type(label), str) and self.scrubber.name_is_sensitive(
+                    str.__getitem__(cast(str, label), slice(0, 256))
+                ):
+                    part += repr(MASK)
+                else:
+                    part += self.text(item, depth + 1, room - used - len(part))
+                parts.append(part)
+                used += len(part) + 2
+        finally:
+            self.path.discard(id(value))
+        if len(parts) < total:
+            parts.append(f"... <{total - len(parts)} more>")
+        elif total == 1 and kind is tuple:
+            closing = "," + closing
+        return opening + ", ".join(parts) + closing
+
+
+def _namedtuple_fields(kind: type, value: tuple[object, ...]) -> tuple[str, ...] | None:
+    try:
+        fields = _TYPE_DICT.__get__(kind).get("_fields")
+    except Exception:
+        return None
+    if type(fields) is not tuple or len(fields) != tuple.__len__(value):
+        return None
+    return fields if all(type(f) is str for f in fields) else None
+
+
+def serialize_locals(
+    variables: Mapping[str, object], budget: Budget, scrubber: Scrubber
+) -> dict[str, object]:
+    """JSON-safe dict for one frame: {name: value}. Never raises."""
+    if budget._exhausted:
+        return {}
+    start = perf_counter()
+    try:
+        return _serialize(variables, budget, scrubber, start)
+    except Exception:
+        internal_error("serialising local variables failed")
+        return {}
+    finally:
+        budget._seconds += perf_counter() - start
+
+
+def _serialize(
+    variables: Mapping[str, object], budget: Budget, scrubber: Scrubber, start: float
+) -> dict[str, object]:
+    limits = budget.limits
+    deadline = start + limits.max_seconds_per_event - budget._seconds
+    try:  # f_locals is a dict, or on 3.13+ a proxy we only read; anything else may be hostile
+        if type(variables) is dict:
+            items: list[tuple[object, object]] = list(dict.items(variables))
+        else:
+            items = _bounded(lambda m: [(k, v) for k, v in m.items()], variables, deadline)
+    except (_Abort, Exception):
+        logger.debug("could not read a frame's local variables", exc_info=True)
+        return {}
+    renderer = _Renderer(limits, scrubber)
+    out: dict[str, object] = {}
+    more = 0
+    for name, value in items:
+        if type(name) is str and len(name) > 4 and name[:2] == "__" and name[-2:] == "__":
+            continue
+        if len(out) >= limits.max_variables_per_frame:
+            more += 1
+            continue
+        now = perf_counter()
+        if budget._bytes >= limits.max_bytes_per_event or now >= deadline:
+            budget._exhausted = True
+            out["..."] = "<budget exhausted>"
+            return out
+        renderer.deadline = min(now + limits.max_seconds_per_value, deadline)
+        if issubclass(type(name), str):
+            key = _clip(str.__getitem__(cast(str, name), slice(0, 256)), 256)
+            sensitive = scrubber.name_is_sensitive(key)
+        else:
+            key, sensitive = renderer.text(name, 1, 256), False
+        rendered = MASK if sensitive else renderer.top(value)
+        out[key] = rendered
+        size = len(rendered) if type(rendered) is str else len(repr(rendered))
+        budget._bytes += len(key) + size
+    if more:
+        out["..."] = f"<{more} more>"
+    return out
