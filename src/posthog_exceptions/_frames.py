@@ -335,7 +335,7 @@ def _in_app(abs_path: str, module: str, options: FrameOptions) -> bool:
         return True
     if module and any(_under(module, prefix) for prefix in options.in_app_exclude):
         return False
-    if not abs_path or abs_path.startswith("<frozen") or _is_library(abs_path):
+    if not abs_path or is_library_path(abs_path):
         return False
     if options.project_root is not None:
         root = os.path.abspath(options.project_root).rstrip(os.sep) + os.sep
@@ -350,9 +350,11 @@ def _under(module: str, prefix: str) -> bool:
 _library_roots: tuple[str, ...] | None = None
 
 
-def _is_library(abs_path: str) -> bool:
-    """Standard library, site-packages or dist-packages."""
+def is_library_path(abs_path: str) -> bool:
+    """Standard library (frozen modules included), site-packages or dist-packages."""
     global _library_roots
+    if abs_path.startswith("<frozen"):
+        return True
     parts = abs_path.replace("\\", "/").split("/")
     if "site-packages" in parts or "dist-packages" in parts:
         return True

@@ -32,8 +32,10 @@ The cost bound
     events (``time.sleep``, a regex, a GC pause, or the C repr of a huge builtin container
     held by a user object, e.g. a dataclass field holding ten million items); and CPython
     drops a trace function that raised, so a repr that catches ``BaseException`` and keeps
-    looping runs on. A Python signal handler or ``__del__`` that runs during the call is
-    traced too and may be cut short.
+    looping runs on. Code of the standard library and of installed packages is never cut
+    short — a weakref callback or finaliser that the garbage collector runs mid-repr must
+    complete — so a loop that stays inside such code runs on too; a signal handler or
+    ``__del__`` of the program's own that runs during the call may be cut short.
 
 The budget
     One :class:`Budget` per event, shared by its frames. Once ``max_bytes_per_event``
@@ -243,7 +245,7 @@ def _bounded(call: Callable[[Any], Any], arg: object, deadline: float) -> Any:
         ticks += 1
         if ticks >= _CHECK_EVERY and (event != "line" or _LINE_EVENTS_RAISE):
             ticks = 0
-            if perf_counter() > deadline:
+            if perf_counter() > deadline and _interruptible(frame.f_code):
                 raise _Abort
         return tracer
 
@@ -252,6 +254,24 @@ def _bounded(call: Callable[[Any], Any], arg: object, deadline: float) -> Any:
         return call(arg)
     finally:
         sys.settrace(previous)
+
+
+_interruptible_codes: dict[types.CodeType, bool] = {}
+
+
+def _interruptible(code: types.CodeType) -> bool:
+    """Whether the bound may cut this code short: not the standard library or an installed
+    package. A weakref callback or finaliser that the garbage collector runs in the middle
+    of a repr (``WeakSet._remove``, say) is traced too, and must not be interrupted."""
+    found = _interruptible_codes.get(code)
+    if found is None:
+        from ._frames import is_library_path
+
+        found = not is_library_path(code.co_filename)
+        if len(_interruptible_codes) > 4096:
+            _interruptible_codes.clear()
+        _interruptible_codes[code] = found
+    return found
 
 
 def bounded_str(value: object, seconds: float) -> str:
