@@ -49,6 +49,20 @@ KEY = "phc_abc123"
         ({"release": 3}, TypeError, ["'release'", "3 (int)"]),
         ({"environment": b"prod"}, TypeError, ["'environment'", "b'prod' (bytes)"]),
         ({"transport": object()}, TypeError, ["'transport'", "object"]),
+        ({"ignore": "KeyError"}, TypeError, ["'ignore'", "'KeyError' (str)"]),
+        ({"ignore": (KeyError, int)}, TypeError, ["'ignore'", "int"]),
+        ({"scrub_names": [1]}, TypeError, ["'scrub_names'", "[1] (list)"]),
+        ({"scrub_names": ["ok", " "]}, ValueError, ["'scrub_names'", "' '"]),
+        ({"in_app_include": 5}, TypeError, ["'in_app_include'", "5 (int)"]),
+        ({"in_app_exclude": [None]}, TypeError, ["'in_app_exclude'", "[None] (list)"]),
+        ({"project_root": 3}, TypeError, ["'project_root'", "3 (int)"]),
+        ({"project_root": ""}, ValueError, ["'project_root'", "''"]),
+        ({"frame_format": "sentry"}, ValueError, ["'frame_format'", "'sentry'"]),
+        ({"frame_format": None}, TypeError, ["'frame_format'", "None (NoneType)"]),
+        ({"max_frames": 5}, ValueError, ["'max_frames'", "at least 10", "got 5"]),
+        ({"context_lines": -1}, ValueError, ["'context_lines'", "got -1"]),
+        ({"capture_locals": "yes"}, TypeError, ["'capture_locals'", "'yes' (str)"]),
+        ({"capture_interactive": 0}, TypeError, ["'capture_interactive'", "0 (int)"]),
     ],
 )
 def test_bad_option_names_the_option_and_the_value(
@@ -178,3 +192,15 @@ def test_defaults_are_the_documented_ones() -> None:
     assert options.batch_size == 100
     assert options.max_retries == 10
     assert options.host == US_HOST
+
+
+def test_install_hooks_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match=r"'install_hooks'.*'no'"):
+        init(KEY, install_hooks="no")  # type: ignore[arg-type]
+
+
+def test_single_names_and_types_are_accepted() -> None:
+    options = Client(KEY, ignore=KeyError, in_app_include="myapp", scrub_names="pin").options
+    assert options.ignore == (KeyError,)
+    assert options.in_app_include == ("myapp",)
+    assert options.scrub_names == ("pin",)

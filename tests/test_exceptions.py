@@ -534,3 +534,41 @@ def test_oversize_event_is_trimmed_to_fit() -> None:
     event = cap.only()
     assert len(json.dumps(event).encode()) < 900 * 1024
     assert frames(exceptions(event)[0])[-1]["function"] == "fail"
+
+
+# ------------------------------------------------------------------ local variables
+
+
+def test_capture_locals_on_in_app_frames_with_secrets_masked() -> None:
+    cap = Captured(capture_locals=True, scrub_names=["pin"])
+
+    def login(user: str, password: str) -> None:
+        db_password = "hunter2"  # noqa: F841
+        card_pin = "1234"  # noqa: F841
+        url = "https://admin:s3cret@db.internal/app"  # noqa: F841
+        attempts = 3  # noqa: F841
+        json.loads("{broken")
+
+    try:
+        login("ada", "correct horse")
+    except ValueError as exc:
+        cap.client.capture_exception(exc)
+    stack = frames(exceptions(cap.only())[0])
+    (login_frame,) = [f for f in stack if f["function"].endswith("login")]
+    variables = login_frame["code_variables"]
+    assert variables["user"] == "ada"
+    assert variables["attempts"] == 3
+    assert variables["password"] == "[Filtered]"
+    assert variables["db_password"] == "[Filtered]"
+    assert variables["card_pin"] == "[Filtered]"
+    assert variables["url"] == "https://[Filtered]@db.internal/app"
+    assert all("code_variables" not in f for f in stack if not f["in_app"])
+
+
+def test_locals_are_off_by_default() -> None:
+    cap = Captured()
+    try:
+        fail()
+    except ValueError as exc:
+        cap.client.capture_exception(exc)
+    assert all("code_variables" not in f for f in frames(exceptions(cap.only())[0]))

@@ -138,7 +138,8 @@ class ExceptionBuilder:
 
         variables = None
         if self.capture_locals:
-            from ._variables import Budget, Scrubber
+            from ._scrub import Scrubber
+            from ._variables import Budget
 
             if self._scrubber is None:
                 self._scrubber = Scrubber(self.scrub_names)

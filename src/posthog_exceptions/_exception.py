@@ -32,7 +32,8 @@ from ._frames import FrameInfo, FrameOptions, RawFrame
 from ._serialize import safe_str
 
 if TYPE_CHECKING:
-    from ._variables import Budget, Scrubber
+    from ._scrub import Scrubber
+    from ._variables import Budget
 
 MAX_EXCEPTIONS = 50
 MAX_VALUE_LENGTH = 10_000

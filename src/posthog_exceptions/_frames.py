@@ -35,7 +35,8 @@ from types import CodeType, FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from ._variables import Budget, Scrubber
+    from ._scrub import Scrubber
+    from ._variables import Budget
 
 MAX_LINE_LENGTH = 512
 _OWN_PACKAGE = __name__.rpartition(".")[0]

@@ -22,15 +22,12 @@
 
 from __future__ import annotations
 
-import atexit
-import os
 import threading
 import time
-import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from . import _retry
+from . import _process, _retry
 from ._event import iso_now
 from ._log import internal_error, logger
 from ._retry import Verdict
@@ -59,7 +56,7 @@ class Worker:
         if options.gzip:
             self._headers["Content-Encoding"] = "gzip"
         self._reset()
-        _live_workers.add(self)
+        _process.track(self)
 
     def _reset(self) -> None:
         """Fresh state; also what a forked child starts from."""
@@ -218,7 +215,7 @@ class Worker:
             return False
         self._thread = thread
         self._stopping = False
-        _install_process_hooks()
+        _process.install_hooks()
         return True
 
     def _run(self) -> None:
@@ -425,17 +422,17 @@ class Worker:
 
     # ----------------------------------------------------------- fork
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
         transport = self._transport
         if isinstance(transport, HttpTransport):
             transport.forget()  # its sockets are the parent's
         self._counters.reset()
         self._reset()
 
-    def _before_fork(self) -> None:
+    def before_fork(self) -> None:
         self._lock.acquire()
 
-    def _after_fork_in_parent(self) -> None:
+    def after_fork_in_parent(self) -> None:
         self._lock.release()
 
 
@@ -449,53 +446,3 @@ def _describe(response: TransportResponse) -> str:
     if response.status is None:
         return response.error or "network error"
     return f"HTTP {response.status}"
-
-
-# ------------------------------------------------------------------ process hooks
-
-_live_workers: weakref.WeakSet[Worker] = weakref.WeakSet()
-_hooks_installed = False
-_hooks_lock = threading.Lock()
-
-
-def _each_worker(method: Callable[[Worker], None]) -> Callable[[], None]:
-    def run() -> None:
-        for worker in list(_live_workers):
-            try:
-                method(worker)
-            except Exception:
-                internal_error("a process hook failed")
-
-    return run
-
-
-def _install_process_hooks() -> None:
-    """Register the exit-time flush and the fork handlers, once per process."""
-    global _hooks_installed
-    with _hooks_lock:
-        if _hooks_installed:
-            return
-        _hooks_installed = True
-    atexit.register(_each_worker(Worker.at_exit))
-    if hasattr(os, "register_at_fork"):
-        lock_workers = _each_worker(Worker._before_fork)
-        unlock_workers = _each_worker(Worker._after_fork_in_parent)
-        reset_workers = _each_worker(Worker._after_fork_in_child)
-
-        def before_fork() -> None:
-            import_lock.acquire()  # wait for a delivery thread's import to finish
-            lock_workers()
-
-        def after_fork_in_parent() -> None:
-            unlock_workers()
-            import_lock.release()
-
-        def after_fork_in_child() -> None:
-            import_lock.release()
-            reset_workers()
-
-        os.register_at_fork(
-            before=before_fork,
-            after_in_parent=after_fork_in_parent,
-            after_in_child=after_fork_in_child,
-        )

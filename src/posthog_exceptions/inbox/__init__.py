@@ -28,7 +28,8 @@ import threading
 import time
 from typing import Any, Iterator
 
-from ._server import MAX_EVENT_BYTES, MAX_REQUEST_BYTES, CaptureServer, RequestRecord
+from ._protocol import MAX_EVENT_BYTES, MAX_REQUEST_BYTES
+from ._server import CaptureServer, RequestRecord
 from ._store import EventStore, default_db
 
 __all__ = ["DEFAULT_DB", "EventStore", "Inbox", "RequestRecord", "serve"]
