@@ -111,13 +111,8 @@ def format_traceback(properties: dict[str, Any]) -> str:
 
 
 def run_issues(args: argparse.Namespace) -> int:
-    db = _database(args)
-    if db is None:
-        return 1
-    try:
-        issues = load_issues(db)
-    except sqlite3.Error as exc:
-        print(f"posthog-exceptions issues: cannot read {db}: {exc}", file=sys.stderr)
+    issues = _issues_of(args, "issues")
+    if issues is None:
         return 1
     if not issues:
         print("no $exception events in the inbox yet")
@@ -131,13 +126,8 @@ def run_issues(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    db = _database(args)
-    if db is None:
-        return 1
-    try:
-        issues = load_issues(db)
-    except sqlite3.Error as exc:
-        print(f"posthog-exceptions show: cannot read {db}: {exc}", file=sys.stderr)
+    issues = _issues_of(args, "show")
+    if issues is None:
         return 1
     matches = [i for i in issues if i.fingerprint.startswith(args.fingerprint)]
     if len(matches) != 1:
@@ -159,12 +149,17 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database(args: argparse.Namespace) -> str | None:
+def _issues_of(args: argparse.Namespace, command: str) -> list[Issue] | None:
+    """The groups in ``--db``; ``None`` after explaining on stderr why there are none."""
     db: str = args.db or default_db()
     if not os.path.isfile(db):
-        print(f"posthog-exceptions: no inbox database at {db}", file=sys.stderr)
+        print(f"posthog-exceptions {command}: no inbox database at {db}", file=sys.stderr)
         return None
-    return db
+    try:
+        return load_issues(db)
+    except sqlite3.Error as exc:
+        print(f"posthog-exceptions {command}: cannot read {db}: {exc}", file=sys.stderr)
+        return None
 
 
 def _exceptions(properties: object) -> list[dict[str, Any]]:
