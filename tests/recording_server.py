@@ -37,6 +37,7 @@ class Request:
     payload: Any
     at: float
     status: int = 0
+    peer: int = 0  # the client's port: one value for requests over one connection
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -166,6 +167,7 @@ class RecordingServer:
                     raw=raw,
                     payload=payload,
                     at=time.monotonic(),
+                    peer=self.client_address[1],
                 )
                 problems = problems_in_body(payload)
                 answer = recorder._next_answer(request)

@@ -45,6 +45,17 @@ def test_requests_are_gzipped(server: RecordingServer, make_client: MakeClient) 
     assert json.loads(gzip.decompress(request.raw))["batch"][0]["event"] == "x"
 
 
+def test_one_keep_alive_connection_per_client(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    client = make_client(server.url)
+    for i in range(3):
+        client.capture("x", distinct_id="u", properties={"i": i})
+        assert client.flush(timeout=10)
+    assert len(server.requests) == 3
+    assert len({r.peer for r in server.requests}) == 1
+
+
 def test_gzip_can_be_switched_off(server: RecordingServer, make_client: MakeClient) -> None:
     client = make_client(server.url, gzip=False)
     client.capture("x", distinct_id="u")
