@@ -14,8 +14,10 @@ Frames go entry point first and crash site last (wire-format §3). For each fram
   and frozen modules, true otherwise; ``in_app_include`` / ``in_app_exclude``
   (module prefixes) and ``project_root`` (only files under it are in-app) adjust it.
 - ``context_line`` with ``context_lines`` lines either side, read through
-  :mod:`linecache` (each source file is read once per process, not per
-  capture), each line capped at :data:`MAX_LINE_LENGTH` characters.
+  :mod:`linecache` and kept per file and line (a source file is read and split
+  once per process, not per capture), each line capped at
+  :data:`MAX_LINE_LENGTH` characters. Like tracebacks of a running program,
+  they show the source as it was when first read.
 - Frames of the library itself and frames whose locals or globals set
   ``__tracebackhide__`` are left out.
 - Stacks deeper than ``max_frames`` keep the first fifth (the entry point side)
@@ -161,7 +163,7 @@ def to_wire(
     if colno is not None:
         wire["colno"] = colno
     if options.context_lines:
-        _add_context(wire, raw, info.abs_path, options.context_lines, custom)
+        _add_context(wire, raw, options.context_lines, custom)
     if custom:
         wire["resolved"] = True
     wire["in_app"] = info.in_app
@@ -195,19 +197,38 @@ def gap_marker(omitted: int, custom: bool) -> dict[str, Any]:
     }
 
 
-def _add_context(wire: dict[str, Any], raw: RawFrame, path: str, size: int, custom: bool) -> None:
+Context = tuple[str, tuple[str, ...], tuple[str, ...]]
+_contexts: dict[tuple[str, int, int, bool], Context | None] = {}
+
+
+def _add_context(wire: dict[str, Any], raw: RawFrame, size: int, custom: bool) -> None:
+    """``context_line`` and ``size`` lines either side, computed once per file and line."""
+    key = (raw.frame.f_code.co_filename, raw.lineno, size, custom)
+    try:
+        context = _contexts[key]
+    except KeyError:
+        context = _read_context(raw, size, custom)
+        if len(_contexts) >= _CACHE_LIMIT:
+            _contexts.clear()
+        _contexts[key] = context
+    if context is not None:
+        wire["context_line"] = context[0]
+        wire["pre_context"] = list(context[1])
+        wire["post_context"] = list(context[2])
+
+
+def _read_context(raw: RawFrame, size: int, custom: bool) -> Context | None:
     lines = _source_lines(raw.frame.f_code.co_filename, raw.frame.f_globals)
     index = raw.lineno - 1
     if not 0 <= index < len(lines):
-        return
+        return None
     if custom:
         size = min(size, 10)
-    wire["context_line"] = _line(lines[index])
     pre = [_line(line) for line in lines[max(0, index - size) : index]]
     if custom:
         pre.reverse()  # the custom variant lists the line just above first
-    wire["pre_context"] = pre
-    wire["post_context"] = [_line(line) for line in lines[index + 1 : index + 1 + size]]
+    post = [_line(line) for line in lines[index + 1 : index + 1 + size]]
+    return _line(lines[index]), tuple(pre), tuple(post)
 
 
 def _source_lines(filename: str, f_globals: dict[str, Any]) -> list[str]:
@@ -226,16 +247,28 @@ def _line(text: str) -> str:
     return text
 
 
+_columns: dict[tuple[CodeType, int], int | None] = {}
+
+
 def _column(raw: RawFrame) -> int | None:
     """1-based column of the failing expression (Python ≥ 3.11 only)."""
     if not _HAS_QUALNAME or raw.lasti < 0:
         return None
+    code = raw.frame.f_code
+    key = (code, raw.lasti)
     try:
-        positions = raw.frame.f_code.co_positions()  # type: ignore[attr-defined]
+        return _columns[key]
+    except KeyError:
+        pass
+    try:
+        positions = code.co_positions()  # type: ignore[attr-defined]
         column = next(itertools.islice(positions, raw.lasti // 2, None))[2]
     except (StopIteration, AttributeError, ValueError):
-        return None
-    return None if column is None else column + 1
+        column = None
+    if len(_columns) >= _CACHE_LIMIT:
+        _columns.clear()
+    _columns[key] = found = None if column is None else column + 1
+    return found
 
 
 # ---------------------------------------------------------------- names and paths
