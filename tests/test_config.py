@@ -63,6 +63,10 @@ KEY = "phc_abc123"
         ({"context_lines": -1}, ValueError, ["'context_lines'", "got -1"]),
         ({"capture_locals": "yes"}, TypeError, ["'capture_locals'", "'yes' (str)"]),
         ({"capture_interactive": 0}, TypeError, ["'capture_interactive'", "0 (int)"]),
+        ({"rate_limit": "on"}, TypeError, ["'rate_limit'", "'on' (str)"]),
+        ({"rate_limit_burst": 0}, ValueError, ["'rate_limit_burst'", "got 0"]),
+        ({"rate_limit_per_second": -1}, ValueError, ["'rate_limit_per_second'", "got -1"]),
+        ({"rate_limit_per_second": "1/s"}, TypeError, ["'rate_limit_per_second'", "'1/s'"]),
     ],
 )
 def test_bad_option_names_the_option_and_the_value(

@@ -490,7 +490,7 @@ def test_str_that_loops_forever_is_cut_short() -> None:
 
 
 def test_capture_from_many_threads_at_once() -> None:
-    cap = Captured(sync_mode=False)
+    cap = Captured(sync_mode=False, rate_limit=False)
     errors: list[BaseException] = []
 
     def worker(n: int) -> None:

@@ -20,13 +20,14 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from ._config import Options
 from ._log import logger
 from ._serialize import safe_repr
 
 if TYPE_CHECKING:
+    from ._exception import Node
     from ._frames import RawFrame
 
 LEVELS = ("fatal", "error", "warning", "log", "info", "debug")
@@ -122,19 +123,37 @@ class ExceptionBuilder:
         self.scrub_names = options.scrub_names
         self._scrubber: Any = None
 
-    def properties(
+    def walk(
         self,
         exc: BaseException,
         tb: TracebackType | None,
+        *,
+        fingerprint: str | Sequence[str] | None,
+        synthetic_stack: list[RawFrame] | None,
+    ) -> Walked:
+        """The cheap half: the exceptions, their frames and the fingerprint."""
+        from . import _exception, _fingerprint
+
+        nodes = _exception.walk(
+            exc, traceback=tb, options=self.frame_options, synthetic_stack=synthetic_stack
+        )
+        parts = _fingerprint.default_parts([node.key for node in nodes])
+        custom = _custom_fingerprint(fingerprint)
+        if custom is not None:
+            parts = _fingerprint.custom_parts(custom, parts)
+        return Walked(nodes, _fingerprint.fingerprint(parts))
+
+    def properties(
+        self,
+        walked: Walked,
         *,
         mechanism: str,
         handled: bool | None,
         level: str | None,
         source: str,
-        fingerprint: str | Sequence[str] | None,
-        synthetic_stack: list[RawFrame] | None,
     ) -> dict[str, Any]:
-        from . import _exception, _fingerprint
+        """The expensive half: context lines, local variables, the event properties."""
+        from . import _exception
 
         variables = None
         if self.capture_locals:
@@ -144,25 +163,24 @@ class ExceptionBuilder:
             if self._scrubber is None:
                 self._scrubber = Scrubber(self.scrub_names)
             variables = (Budget(), self._scrubber)
-        built = _exception.build(
-            exc,
-            traceback=tb,
+        exception_list = _exception.render(
+            walked.nodes,
             mechanism_type=mechanism,
             handled=handled,
             options=self.frame_options,
-            synthetic_stack=synthetic_stack,
             variables=variables,
         )
-        parts = _fingerprint.default_parts(built.keys)
-        custom = _custom_fingerprint(fingerprint)
-        if custom is not None:
-            parts = _fingerprint.custom_parts(custom, parts)
         return {
-            "$exception_list": built.exception_list,
-            "$exception_fingerprint": _fingerprint.fingerprint(parts),
+            "$exception_list": exception_list,
+            "$exception_fingerprint": walked.fingerprint,
             "$exception_level": _level(level),
             "$exception_source": source,
         }
+
+
+class Walked(NamedTuple):
+    nodes: list[Node]
+    fingerprint: str
 
 
 def _level(level: str | None) -> str:

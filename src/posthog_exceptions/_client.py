@@ -27,6 +27,7 @@ from ._capture import (
 from ._config import Options, build_options
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
 from ._log import enable_debug, internal_error, logger
+from ._ratelimit import RateLimiter
 from ._serialize import clean, dumps, safe_repr
 from ._stats import Counters, Stats
 from ._version import __version__
@@ -74,6 +75,11 @@ class Client:
         self._counters = Counters()
         self._worker = Worker(self.options, self._counters)
         self._exceptions: ExceptionBuilder | None = None  # built with the first exception
+        self._rate_limiter = (
+            RateLimiter(self.options.rate_limit_burst, self.options.rate_limit_per_second)
+            if self.options.rate_limit
+            else None
+        )
         self._super = clean(dict(self.options.properties))
         if self.options.release is not None:
             self._super["release"] = self.options.release
@@ -247,19 +253,23 @@ class Client:
             synthetic = None
             if tb is None:
                 synthetic = _frames.from_stack(sys._getframe(1))
+            walked = self._exceptions.walk(
+                exc, tb, fingerprint=fingerprint, synthetic_stack=synthetic
+            )
+            suppressed = 0
+            if self._rate_limiter is not None:
+                admitted, suppressed = self._rate_limiter.admit(walked.fingerprint)
+                if not admitted:
+                    self._counters.drop("rate_limited")
+                    return None
             props = clean(properties or {})
             props.update(
                 self._exceptions.properties(
-                    exc,
-                    tb,
-                    mechanism=mechanism,
-                    handled=handled,
-                    level=level,
-                    source=source,
-                    fingerprint=fingerprint,
-                    synthetic_stack=synthetic,
+                    walked, mechanism=mechanism, handled=handled, level=level, source=source
                 )
             )
+            if suppressed:
+                props["$exception_suppressed_count"] = suppressed
             uid = self._send("$exception", distinct_id, props, shrink=shrink)
         if uid is not None:
             mark_sent(exc, uid)

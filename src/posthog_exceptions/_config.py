@@ -111,6 +111,12 @@ class Options:
     """Deeper stacks are trimmed from the middle (keeping the entry and the crash site)."""
     context_lines: int = 5
     """Source lines sent either side of each frame's line (0: none)."""
+    rate_limit: bool = True
+    """Limit the ``$exception`` events sent per fingerprint (a token bucket per group)."""
+    rate_limit_burst: int = 50
+    """Events of one group sent in a burst before the limit applies."""
+    rate_limit_per_second: float = 1.0
+    """Events of one group sent per second, on average, once the burst is spent."""
 
     @property
     def has_key(self) -> bool:
@@ -149,21 +155,21 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
-def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
+def _check_seconds(name: str, value: object, *, allow_zero: bool, unit: str = "seconds") -> float:
     _expect(
         name,
         value,
         isinstance(value, (int, float)) and not isinstance(value, bool),
-        "a number of seconds",
+        f"a number of {unit}",
     )
     assert isinstance(value, (int, float))
-    seconds = float(value)
-    if math.isnan(seconds) or math.isinf(seconds):
-        raise ValueError(f"option {name!r} must be a finite number of seconds, got {value!r}")
-    if seconds < 0 or (seconds == 0 and not allow_zero):
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError(f"option {name!r} must be a finite number of {unit}, got {value!r}")
+    if number < 0 or (number == 0 and not allow_zero):
         bound = "zero or more" if allow_zero else "more than zero"
-        raise ValueError(f"option {name!r} must be {bound} seconds, got {value!r}")
-    return seconds
+        raise ValueError(f"option {name!r} must be {bound} {unit}, got {value!r}")
+    return number
 
 
 def _check_optional_str(name: str, value: object) -> str | None:
@@ -360,7 +366,12 @@ def build_options(
         elif isinstance(default, int):
             checked[name] = _check_int(name, value, minimum=_MINIMUM.get(name, 1))
         elif isinstance(default, float):
-            checked[name] = _check_seconds(name, value, allow_zero=name == "shutdown_timeout")
+            if name == "rate_limit_per_second":
+                checked[name] = _check_seconds(
+                    name, value, allow_zero=True, unit="events per second"
+                )
+            else:
+                checked[name] = _check_seconds(name, value, allow_zero=name == "shutdown_timeout")
         else:  # pragma: no cover - every option has a branch above
             raise AssertionError(name)
     return Options(api_key=key, host=resolved_host, **checked)

@@ -43,86 +43,111 @@ MESSAGE_SECONDS = 0.05
 
 
 @dataclass
-class Built:
-    exception_list: list[dict[str, Any]]
-    keys: list[ExceptionKey]
+class Node:
+    """One exception of the list, walked but not yet rendered (no context lines, no locals).
+
+    Walking is cheap, so the fingerprint and the rate limit are decided before the
+    expensive part of building an event."""
+
+    exception_id: int
+    source: str | None  # how it links to its parent: cause, context, member
+    parent: int | None
+    type: str  # the class __qualname__
+    module: str | None  # omitted for builtins
+    value: str
+    frames: list[FrameInfo]
+    omitted: int  # frames trimmed out of the middle
+    gap: int  # where the trimmed frames were
+    synthetic: bool  # the stack is the capture site's, not the exception's
+
+    @property
+    def key(self) -> ExceptionKey:
+        qualified = f"{self.module}.{self.type}" if self.module else self.type
+        return ExceptionKey(qualified, self.value, self.frames, self.synthetic)
 
 
-def build(
+def walk(
     exc: BaseException,
     *,
     traceback: TracebackType | None = None,
-    mechanism_type: str,
-    handled: bool | None,
     options: FrameOptions,
     synthetic_stack: list[RawFrame] | None = None,
-    variables: tuple[Budget, Scrubber] | None = None,
-) -> Built:
-    """Walk ``exc`` and what it links to; build each entry and its fingerprint key.
+) -> list[Node]:
+    """``exc`` and what it links to, in list order, with their (described) frames.
 
     ``traceback`` overrides the first exception's own (an ``exc_info`` tuple may carry one)."""
-    entries: list[dict[str, Any]] = []
-    keys: list[ExceptionKey] = []
+    nodes: list[Node] = []
     seen: set[int] = set()
     # (exception, link source, parent id), popped from the end: depth-first.
     todo: list[tuple[BaseException, str | None, int | None]] = [(exc, None, None)]
-    while todo and len(entries) < MAX_EXCEPTIONS:
+    while todo and len(nodes) < MAX_EXCEPTIONS:
         current, source, parent = todo.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
-        exception_id = len(entries)
+        exception_id = len(nodes)
         tb = traceback if exception_id == 0 and traceback is not None else _traceback(current)
         raw = _frames.from_traceback(tb)
         synthetic = False
         if not raw and exception_id == 0 and synthetic_stack is not None:
             raw, synthetic = synthetic_stack, True
         kept, omitted, gap = _frames.trim(_frames.visible(raw), options.max_frames)
-        frames = _frames.describe(kept, options)
-        entry, type_key = _entry(current, frames, options, variables)
-        if omitted:
-            custom = options.frame_format == "custom"
-            entry["stacktrace"]["frames"].insert(gap, _frames.gap_marker(omitted, custom))
+        cls = type(current)
+        name = _class_attr(cls, "__qualname__") or _class_attr(cls, "__name__") or "Exception"
+        module = _class_attr(cls, "__module__")
+        nodes.append(
+            Node(
+                exception_id=exception_id,
+                source=source,
+                parent=parent,
+                type=name[:255],
+                module=module if module and module != "builtins" else None,
+                value=_message(current),
+                frames=_frames.describe(kept, options),
+                omitted=omitted,
+                gap=gap,
+                synthetic=synthetic,
+            )
+        )
+        todo.extend(reversed(_links(current, exception_id)))
+    return nodes
+
+
+def render(
+    nodes: list[Node],
+    *,
+    mechanism_type: str,
+    handled: bool | None,
+    options: FrameOptions,
+    variables: tuple[Budget, Scrubber] | None = None,
+) -> list[dict[str, Any]]:
+    """The ``$exception_list``: context lines and local variables are read here."""
+    custom = options.frame_format == "custom"
+    entries = []
+    for node in nodes:
+        entry: dict[str, Any] = {"type": node.type, "value": node.value}
+        if node.module:
+            entry["module"] = node.module
         mechanism: dict[str, Any]
-        if source is None:
+        if node.source is None:
             mechanism = {"type": mechanism_type}
             if handled is not None:
                 mechanism["handled"] = handled
-            if synthetic:
+            if node.synthetic:
                 mechanism["synthetic"] = True
-            mechanism["exception_id"] = exception_id
+            mechanism["exception_id"] = node.exception_id
         else:
-            mechanism = {"type": "chained", "source": source}
-            mechanism["exception_id"] = exception_id
-            mechanism["parent_id"] = parent
+            mechanism = {"type": "chained", "source": node.source}
+            mechanism["exception_id"] = node.exception_id
+            mechanism["parent_id"] = node.parent
         entry["mechanism"] = mechanism
-        if "stacktrace" in entry:  # keep the documented key order: mechanism before stacktrace
-            entry["stacktrace"] = entry.pop("stacktrace")
+        if node.frames:
+            wire = [_frames.to_wire(info, options, variables) for info in node.frames]
+            if node.omitted:
+                wire.insert(node.gap, _frames.gap_marker(node.omitted, custom))
+            entry["stacktrace"] = {"type": "raw", "frames": wire}
         entries.append(entry)
-        keys.append(ExceptionKey(type_key, entry["value"], frames, synthetic))
-        todo.extend(reversed(_links(current, exception_id)))
-    return Built(entries, keys)
-
-
-def _entry(
-    exc: BaseException,
-    frames: list[FrameInfo],
-    options: FrameOptions,
-    variables: tuple[Budget, Scrubber] | None,
-) -> tuple[dict[str, Any], str]:
-    """The entry without its mechanism, and the exception type as the fingerprint names it."""
-    cls = type(exc)
-    name = _class_attr(cls, "__qualname__") or _class_attr(cls, "__name__") or "Exception"
-    module = _class_attr(cls, "__module__")
-    entry: dict[str, Any] = {"type": name[:255], "value": _message(exc)}
-    qualified = name
-    if module and module != "builtins":
-        entry["module"] = module
-        qualified = f"{module}.{name}"
-    if frames:
-        wire = [_frames.to_wire(info, options, variables) for info in frames]
-        entry["stacktrace"] = {"type": "raw", "frames": wire}
-    return entry, qualified
+    return entries
 
 
 def _links(exc: BaseException, exception_id: int) -> list[tuple[BaseException, str, int]]:

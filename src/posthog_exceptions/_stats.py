@@ -13,6 +13,7 @@ DROP_REASONS = (
     "shutdown",  # still queued when shutdown() or the exit-time flush ran out of time
     "before_send",  # the before_send callback returned None
     "before_send_error",  # the before_send callback raised
+    "rate_limited",  # an exception of a group over its rate limit (see rate_limit)
     "invalid",  # a call the library could not turn into an event (e.g. no event name)
     "internal_error",  # a bug in the library, logged with its traceback
 )
