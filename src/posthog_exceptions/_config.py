@@ -111,6 +111,10 @@ class Options:
     """Deeper stacks are trimmed from the middle (keeping the entry and the crash site)."""
     context_lines: int = 5
     """Source lines sent either side of each frame's line (0: none)."""
+    spool_dir: str | None = None
+    """A directory where undeliverable events wait for the next process (off when None)."""
+    spool_max_bytes: int = 64 * 1024 * 1024
+    """The spool's size bound; the oldest spooled events are dropped beyond it."""
     rate_limit: bool = True
     """Limit the ``$exception`` events sent per fingerprint (a token bucket per group)."""
     rate_limit_burst: int = 50
@@ -223,14 +227,14 @@ def _check_names(name: str, value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _check_project_root(value: object) -> str | None:
+def _check_path(name: str, value: object) -> str | None:
     ok = value is None or isinstance(value, (str, os.PathLike))
-    _expect("project_root", value, ok, "a path or None")
+    _expect(name, value, ok, "a path or None")
     if value is None:
         return None
     path = os.fspath(value)  # type: ignore[call-overload]
     if not isinstance(path, str) or not path:
-        raise ValueError(f"option 'project_root' must be a non-empty path, got {value!r}")
+        raise ValueError(f"option {name!r} must be a non-empty path, got {value!r}")
     return os.path.abspath(path)
 
 
@@ -357,8 +361,8 @@ def build_options(
             checked[name] = _check_exception_types(value)
         elif name in ("scrub_names", "in_app_include", "in_app_exclude"):
             checked[name] = _check_names(name, value)
-        elif name == "project_root":
-            checked[name] = _check_project_root(value)
+        elif name in ("project_root", "spool_dir"):
+            checked[name] = _check_path(name, value)
         elif name == "frame_format":
             checked[name] = _check_frame_format(value)
         elif isinstance(default, bool):

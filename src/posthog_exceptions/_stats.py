@@ -14,6 +14,8 @@ DROP_REASONS = (
     "before_send",  # the before_send callback returned None
     "before_send_error",  # the before_send callback raised
     "rate_limited",  # an exception of a group over its rate limit (see rate_limit)
+    "spool_full",  # the oldest spooled events, removed to keep the spool under its bound
+    "spool_corrupt",  # events in a spool file that could not be read
     "invalid",  # a call the library could not turn into an event (e.g. no event name)
     "internal_error",  # a bug in the library, logged with its traceback
 )
@@ -30,6 +32,8 @@ class Stats(TypedDict):
     """Events the server accepted."""
     retried: int
     """Requests resent after a transient failure or a 429."""
+    spooled: int
+    """Events written to the disk spool (``spool_dir``) instead of being dropped."""
     dropped: dict[str, int]
     """Events dropped, by reason (see ``DROP_REASONS``); every reason is present."""
 
@@ -46,6 +50,7 @@ class Counters:
         self.queued = 0
         self.sent = 0
         self.retried = 0
+        self.spooled = 0
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
 
     def add(self, name: str, count: int = 1) -> None:
@@ -63,5 +68,6 @@ class Counters:
                 pending=pending,
                 sent=self.sent,
                 retried=self.retried,
+                spooled=self.spooled,
                 dropped=dict(self.dropped),
             )

@@ -31,6 +31,7 @@ from . import _process, _retry
 from ._event import iso_now
 from ._log import internal_error, logger
 from ._retry import Verdict
+from ._spool import Corrupt, Spool, event_count
 from ._transport import HttpTransport, Transport, TransportResponse, import_lock
 from ._version import __version__
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 GZIP_LEVEL = 6
 THREAD_NAME = "posthog-exceptions-worker"
+REPLAY_INTERVAL = 5.0  # seconds between two looks at the spool after successful sends
+REPLAY_SEQ = 1 << 62  # spooled batches are numbered above anything flush() waits for
 
 Item = tuple[int, bytes]  # (sequence number, serialised event)
 
@@ -55,8 +58,14 @@ class Worker:
         self._headers = {"Content-Type": "application/json", "X-Sdk-Version": __version__}
         if options.gzip:
             self._headers["Content-Encoding"] = "gzip"
+        self._spool = (
+            Spool(options.spool_dir, options.spool_max_bytes) if options.spool_dir else None
+        )
         self._reset()
         _process.track(self)
+        if self._spool is not None and not options.sync_mode and self._spool.pending():
+            with self._lock:  # events from an earlier process wait: start sending them now
+                self._replaying = self._ensure_thread()  # (an early exit waits for them)
 
     def _reset(self) -> None:
         """Fresh state; also what a forked child starts from."""
@@ -78,6 +87,10 @@ class Worker:
         self._paused_until = 0.0  # a 429 holds back all sending until then
         self._burst = 0  # events dropped since the queue last had room
         self._in_request = False  # a request is on the wire
+        self._replaying = False  # the spool is being sent, or is about to be
+        self._replay_thread: threading.Thread | None = None  # the thread sending it
+        self._replay_at = 0.0  # when the spool may be looked at again
+        self._replay_seq = REPLAY_SEQ  # spooled batches get sequence numbers flush() ignores
         self._transport: Transport = self._options.transport or HttpTransport(
             self._options.host, self._options.timeout
         )
@@ -120,6 +133,8 @@ class Worker:
         if direct:
             bounded = self._exiting or not options.sync_mode
             self._drain_here(time.monotonic() + options.shutdown_timeout if bounded else None)
+            if not self._exiting:
+                self._maybe_replay()
         return True
 
     def pending(self) -> int:
@@ -150,7 +165,7 @@ class Worker:
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
             self._closed = True
-        given_up = self._counters.dropped["shutdown"]
+        lost_before = self._shutdown_losses()
         self._finish(deadline)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -162,21 +177,28 @@ class Worker:
             self._close_transport()
         with self._lock:
             settled = not self._inflight
-        return settled and self._counters.dropped["shutdown"] == given_up
+        return settled and self._shutdown_losses() == lost_before
 
     def at_exit(self) -> None:
         """The exit-time flush; events captured after it are sent from the capturing thread."""
         with self._lock:
-            idle = not self._queue and not self._inflight
+            idle = not self._queue and not self._inflight and not self._replaying
             self._direct = self._exiting = True
         if not idle:
             self._finish(time.monotonic() + self._options.shutdown_timeout)
+            with self._lock:  # a batch given up in flight is being spooled or counted
+                if not self._in_request:
+                    self._wait_settled(self._last_seq, time.monotonic() + 0.5)
         with self._lock:
             self._deadline = None
 
+    def _shutdown_losses(self) -> int:
+        return self._counters.dropped["shutdown"] + self._counters.spooled
+
     def _finish(self, deadline: float) -> bool:
-        """Deliver until ``deadline``, then drop what is left; True if nothing was lost."""
-        given_up = self._counters.dropped["shutdown"]
+        """Deliver until ``deadline``, then spool or drop what is left; True if nothing was."""
+        dropped_before = self._counters.dropped["shutdown"]
+        spooled_before = self._counters.spooled
         with self._lock:
             self._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
             self._hurry += 1
@@ -187,19 +209,27 @@ class Worker:
             self._drain_here(deadline)
         with self._lock:
             self._wait_settled(target, deadline)
+            while self._replaying and self._remaining(deadline) > 0:
+                self._progress.wait(self._remaining(deadline))  # a spool being sent
             self._stopping = True
             in_flight = sum(self._inflight.values())
-            self._discard_queue_locked("shutdown")
+            leftover = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
             self._work.notify_all()
-        dropped = self._counters.dropped["shutdown"] - given_up
-        if dropped or in_flight:
+        self._lose(leftover, "shutdown")
+        dropped = self._counters.dropped["shutdown"] - dropped_before
+        spooled = self._counters.spooled - spooled_before
+        if dropped or spooled or in_flight:
             logger.warning(
-                "shutdown ran out of time; undelivered events: %d (dropped %d, in flight %d)",
-                dropped + in_flight,
+                "shutdown ran out of time; undelivered events: %d "
+                "(spooled %d, dropped %d, in flight %d)",
+                dropped + spooled + in_flight,
+                spooled,
                 dropped,
                 in_flight,
             )
-        return not dropped and not in_flight
+        return not dropped and not spooled and not in_flight
 
     # ----------------------------------------------------------- the thread
 
@@ -220,6 +250,7 @@ class Worker:
 
     def _run(self) -> None:
         try:
+            self._maybe_replay()
             while True:
                 with self._lock:
                     while not self._queue and not self._stopping:
@@ -227,7 +258,8 @@ class Worker:
                     batch = self._take_locked()
                 if batch is None:
                     return
-                self._deliver_tracked(batch, None)
+                if not self._deliver_tracked(batch, None):
+                    self._maybe_replay()
         except Exception:  # pragma: no cover - _deliver guards itself; this is the last line
             internal_error("the delivery thread stopped unexpectedly")
             with self._lock:
@@ -258,12 +290,14 @@ class Worker:
         self._inflight[batch[0][0]] = len(batch)
         return batch
 
-    def _deliver_tracked(self, batch: list[Item], deadline: float | None) -> None:
+    def _deliver_tracked(self, batch: list[Item], deadline: float | None) -> int:
+        """Deliver a batch registered in flight; returns how many events were given up."""
         try:
-            self._deliver(batch, deadline)
+            return self._deliver(batch, deadline)
         except Exception:
             internal_error("failed to deliver %d events", len(batch))
             self._counters.drop("internal_error", len(batch))
+            return len(batch)
         finally:
             with self._lock:
                 del self._inflight[batch[0][0]]
@@ -271,14 +305,18 @@ class Worker:
 
     # ----------------------------------------------------------- delivery
 
-    def _deliver(self, batch: list[Item], deadline: float | None) -> None:
+    def _deliver(self, batch: list[Item], deadline: float | None) -> int:
+        """One batch through the retry policy; returns the events given up (spooled or
+        dropped) for lack of time or retries."""
         parts: deque[list[Item]] = deque([batch])
         attempt = 0
+        given_up = 0
         while parts:
             part = parts[0]
             if not self._wait_for_pause(deadline) or self._expired(deadline):
-                self._give_up(parts, "shutdown")
-                return
+                rest = [item for waiting in parts for item in waiting]
+                self._lose(rest, "shutdown")
+                return given_up + len(rest)
             hurry = self._hurry  # a flush() from here on cuts the next backoff short
             response = self._send(part)
             verdict = _retry.judge(response)
@@ -308,13 +346,15 @@ class Worker:
                 if attempt > self._options.max_retries:
                     parts.popleft()
                     attempt = 0
-                    self._counters.drop("retries_exhausted", len(part))
+                    given_up += len(part)
                     logger.warning(
-                        "gave up on %d events after %d retries; last failure: %s",
+                        "gave up on %d events after %d retries (%s); last failure: %s",
                         len(part),
                         self._options.max_retries,
+                        "spooling them" if self._spool else "dropping them",
                         _describe(response),
                     )
+                    self._lose(part, "retries_exhausted")
                     continue
                 self._counters.add("retried")
                 if verdict is Verdict.PAUSE:
@@ -326,6 +366,7 @@ class Worker:
                     seconds = _retry.backoff(attempt)
                     logger.info("%s; retrying in %.1f s", _describe(response), seconds)
                     self._backoff(seconds, deadline, hurry)
+        return given_up
 
     def _send(self, part: list[Item]) -> TransportResponse:
         body = b"".join(
@@ -351,17 +392,94 @@ class Worker:
             finally:
                 self._in_request = False
 
-    def _give_up(self, parts: deque[list[Item]], reason: str) -> None:
-        lost = sum(len(part) for part in parts)
-        parts.clear()
-        self._counters.drop(reason, lost)
-        logger.info("dropped %d undelivered events (%s)", lost, reason)
+    def _lose(self, items: list[Item], reason: str) -> None:
+        """Events that could not be delivered: to the spool if there is one, else dropped."""
+        if not items:
+            return
+        if self._spool is not None:
+            try:
+                overflow = self._spool.write(
+                    [payload for _, payload in items], self._options.api_key, self._options.host
+                )
+            except OSError as exc:
+                logger.warning("could not spool %d events: %s", len(items), exc)
+            else:
+                self._counters.add("spooled", len(items))
+                if overflow:
+                    self._counters.drop("spool_full", overflow)
+                    logger.warning("the spool is full; dropped its %d oldest events", overflow)
+                return
+        self._counters.drop(reason, len(items))
+        logger.info("dropped %d undelivered events (%s)", len(items), reason)
+
+    # ----------------------------------------------------------- the spool
+
+    def _maybe_replay(self) -> None:
+        """Send spooled events, looking at the spool at most every few seconds."""
+        now = time.monotonic()
+        if self._spool is None or now < self._replay_at:
+            return
+        self._replay_at = now + REPLAY_INTERVAL
+        self.replay_spool(None)
+
+    def replay_spool(self, deadline: float | None) -> int:
+        """Send the spool's events for this client's key and host, through the usual retry
+        policy; returns how many could not be delivered (they are spooled again)."""
+        spool = self._spool
+        with self._lock:
+            if spool is None or self._replay_thread is not None:
+                return 0  # no spool, or another thread is sending it
+            if self._closed:
+                self._replaying = False
+                self._progress.notify_all()
+                return 0
+            self._replay_thread = threading.current_thread()
+            self._replaying = True
+        undelivered = 0
+        try:
+            for path in spool.pending():
+                if self._expired(deadline) or self._closed:
+                    break
+                claimed = spool.claim(path)
+                if claimed is None:
+                    continue  # another process took it
+                try:
+                    stored = spool.read(claimed)
+                except Corrupt as exc:
+                    spool.quarantine(claimed)
+                    self._counters.drop("spool_corrupt", event_count(path))
+                    logger.warning("skipped an unreadable spool file: %s", exc)
+                    continue
+                if (stored.api_key, stored.host) != (self._options.api_key, self._options.host):
+                    spool.release(claimed)  # another project's: leave it for its client
+                    continue
+                for chunk in _chunks(stored.payloads, self._options.batch_size):
+                    if undelivered:  # the server is failing: straight back to the spool
+                        self._lose([(0, payload) for payload in chunk], "retries_exhausted")
+                        undelivered += len(chunk)
+                        continue
+                    with self._lock:
+                        self._replay_seq += 1
+                        batch = [(self._replay_seq, payload) for payload in chunk]
+                        self._inflight[self._replay_seq] = len(batch)
+                    undelivered += self._deliver_tracked(batch, deadline)
+                spool.done(claimed)
+        finally:
+            with self._lock:
+                self._replay_thread = None
+                self._replaying = False
+                self._progress.notify_all()
+        return undelivered
 
     # ----------------------------------------------------------- waiting
 
     def _expired(self, deadline: float | None) -> bool:
         limit = self._limit(deadline)
         return limit is not None and time.monotonic() >= limit
+
+    @staticmethod
+    def _remaining(deadline: float) -> float:
+        return deadline - time.monotonic()
 
     def _limit(self, deadline: float | None) -> float | None:
         return self._deadline if deadline is None else deadline
@@ -408,12 +526,6 @@ class Worker:
             self._progress.wait(remaining)
         return True
 
-    def _discard_queue_locked(self, reason: str) -> None:
-        if self._queue:
-            self._counters.drop(reason, len(self._queue))
-            self._queue.clear()
-            self._queued_bytes = 0
-
     def _close_transport(self) -> None:
         try:
             self._transport.close()
@@ -434,6 +546,20 @@ class Worker:
 
     def after_fork_in_parent(self) -> None:
         self._lock.release()
+
+
+def _chunks(payloads: list[bytes], size: int) -> list[list[bytes]]:
+    """Batches of at most ``size`` events and :data:`MAX_REQUEST_BYTES`."""
+    chunks: list[list[bytes]] = [[]]
+    total = 0
+    for payload in payloads:
+        current = chunks[-1]
+        if current and (len(current) >= size or total + len(payload) > MAX_REQUEST_BYTES):
+            chunks.append([])
+            total = 0
+        chunks[-1].append(payload)
+        total += len(payload) + 1
+    return [chunk for chunk in chunks if chunk]
 
 
 def _json_str(text: str) -> bytes:

@@ -1,0 +1,206 @@
+"""The disk spool (``spool_dir=``, off by default): events that could not be delivered
+wait on disk for the next process, instead of being dropped.
+
+What goes in: batches that exhausted their retries, and events still queued (or
+given up in flight) when ``shutdown()`` or the exit-time flush ran out of time.
+What takes them out: the delivery thread of the next client that uses the same
+directory (it starts at once if the spool is not empty, and looks again after a
+successful send, at most every few seconds), or
+``python -m posthog_exceptions flush-spool``.
+
+A spool file is ``<ns>-<pid>-<random>-<count>.batch``: one JSON header line
+(``{"v": 1, "api_key", "host"}``) and one serialised event per line. It is
+written to a temporary name, fsynced and renamed, so a reader never sees half a
+file. A process takes a file by renaming it to ``….claimed-<pid>`` — renaming is
+atomic, so two processes never send the same file; a claim left by a process
+that died is taken back. Delivered files are deleted. The spool is bounded by
+``spool_max_bytes``: the oldest files go first, and their events are counted
+(dropped, ``spool_full``). A file that cannot be read is renamed ``….corrupt``,
+reported and skipped — never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from typing import NamedTuple
+
+from ._log import logger
+
+SUFFIX = ".batch"
+CLAIMED = ".claimed-"
+CORRUPT = ".corrupt"
+FORMAT_VERSION = 1
+
+
+class Corrupt(Exception):
+    """A spool file that cannot be read."""
+
+
+class SpoolFile(NamedTuple):
+    api_key: str
+    host: str
+    payloads: list[bytes]
+
+
+class Spool:
+    """One spool directory (several processes may share it)."""
+
+    def __init__(self, directory: str, max_bytes: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, payloads: list[bytes], api_key: str, host: str) -> int:
+        """Store events; returns how many older events were dropped to make room.
+
+        Raises ``OSError`` when the events could not be written."""
+        os.makedirs(self.directory, exist_ok=True)
+        header = json.dumps({"v": FORMAT_VERSION, "api_key": api_key, "host": host})
+        body = b"\n".join([header.encode(), *payloads]) + b"\n"
+        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}-{len(payloads)}"
+        final = os.path.join(self.directory, name + SUFFIX)
+        temporary = os.path.join(self.directory, f".{name}.tmp")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            dropped = self._make_room(len(body))
+            os.replace(temporary, final)
+        except BaseException:
+            _remove(temporary)
+            raise
+        _sync_directory(self.directory)
+        return dropped
+
+    def _make_room(self, size: int) -> int:
+        files = self._files(SUFFIX)
+        total = sum(_size(path) for path in files)
+        dropped = 0
+        for path in files:  # oldest first
+            if total + size <= self.max_bytes:
+                break
+            total -= _size(path)
+            if _remove(path):
+                dropped += event_count(path)
+        return dropped
+
+    # ------------------------------------------------------------------ reading
+
+    def pending(self) -> list[str]:
+        """Spool files waiting to be sent, oldest first (taking back dead processes' claims)."""
+        self._reclaim_dead()
+        return self._files(SUFFIX)
+
+    def claim(self, path: str) -> str | None:
+        """Take a file for this process; ``None`` if another process took it first."""
+        claimed = f"{path}{CLAIMED}{os.getpid()}"
+        try:
+            os.rename(path, claimed)
+        except OSError:
+            return None
+        return claimed
+
+    def read(self, claimed: str) -> SpoolFile:
+        try:
+            with open(claimed, "rb") as handle:
+                lines = handle.read().splitlines()
+            header = json.loads(lines[0])
+            if header.get("v") != FORMAT_VERSION:
+                raise ValueError(f"unknown spool format {header.get('v')!r}")
+            payloads = [line for line in lines[1:] if line]
+            for payload in payloads:
+                if not isinstance(json.loads(payload), dict):
+                    raise ValueError("an event is not a JSON object")
+            return SpoolFile(str(header["api_key"]), str(header["host"]), payloads)
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise Corrupt(f"{os.path.basename(claimed)}: {exc}") from None
+
+    def done(self, claimed: str) -> None:
+        _remove(claimed)
+
+    def release(self, claimed: str) -> None:
+        """Give a claimed file back, for a client with its key and host."""
+        try:
+            os.rename(claimed, claimed.rsplit(CLAIMED, 1)[0])
+        except OSError:
+            pass
+
+    def quarantine(self, claimed: str) -> None:
+        try:
+            os.rename(claimed, claimed.rsplit(CLAIMED, 1)[0] + CORRUPT)
+        except OSError:
+            _remove(claimed)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _files(self, suffix: str) -> list[str]:
+        try:
+            names = sorted(n for n in os.listdir(self.directory) if n.endswith(suffix))
+        except OSError:
+            return []
+        return [os.path.join(self.directory, name) for name in names]
+
+    def _reclaim_dead(self) -> None:
+        try:
+            names = [n for n in os.listdir(self.directory) if CLAIMED in n]
+        except OSError:
+            return
+        for name in names:
+            owner = name.rsplit(CLAIMED, 1)[1]
+            if owner.isdigit() and not _alive(int(owner)):
+                path = os.path.join(self.directory, name)
+                logger.info("taking back %s from process %s, which has ended", name, owner)
+                self.release(path)
+
+
+def event_count(path: str) -> int:
+    """The number of events a spool file holds, from its name."""
+    stem = os.path.basename(path).split(".", 1)[0]
+    count = stem.rsplit("-", 1)[-1]
+    return int(count) if count.isdigit() else 0
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _remove(path: str) -> bool:
+    try:
+        os.remove(path)
+    except OSError:
+        return False
+    return True
+
+
+def _sync_directory(directory: str) -> None:
+    """Make the rename itself durable (where the platform allows opening a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,263 @@
+"""The disk spool: undeliverable events wait on disk and are sent once by the next process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from posthog_exceptions import Client
+from posthog_exceptions._spool import Corrupt, Spool, event_count
+
+from .conftest import API_KEY
+from .recording_server import Answer, RecordingServer, refusing_socket
+from .test_process import run_python
+
+MakeClient = Callable[..., Client]
+
+
+def uid(number: int) -> str:
+    return str(uuid.UUID(int=number))
+
+
+def payloads(count: int, start: int = 0) -> list[bytes]:
+    """Serialised events as the client queues them, numbered by their uuid."""
+    return [
+        json.dumps({"event": "e", "distinct_id": "u", "uuid": uid(i)}).encode()
+        for i in range(start, start + count)
+    ]
+
+
+# ------------------------------------------------------------------ the spool itself
+
+
+def test_write_claim_read_done(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), max_bytes=1 << 20)
+    spool.write(payloads(3), "phc_k", "http://h")
+    (path,) = spool.pending()
+    assert event_count(path) == 3
+    claimed = spool.claim(path)
+    assert claimed is not None
+    assert spool.claim(path) is None  # a second claimant loses
+    stored = spool.read(claimed)
+    assert (stored.api_key, stored.host, stored.payloads) == ("phc_k", "http://h", payloads(3))
+    spool.done(claimed)
+    assert spool.pending() == []
+    assert os.listdir(tmp_path) == []
+
+
+def test_written_atomically_no_temp_files_left(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), max_bytes=1 << 20)
+    for _ in range(5):
+        spool.write(payloads(2), "phc_k", "http://h")
+    assert all(name.endswith(".batch") for name in os.listdir(tmp_path))
+
+
+def test_bounded_oldest_dropped_and_counted(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), max_bytes=2000)
+    dropped = [spool.write(payloads(10, start=10 * n), "phc_k", "http://h") for n in range(6)]
+    assert sum(dropped) > 0
+    remaining = spool.pending()
+    total = sum(os.path.getsize(p) for p in remaining)
+    assert total <= 2000
+    kept = [
+        int(uuid.UUID(json.loads(line)["uuid"]))
+        for p in remaining
+        for line in Path(p).read_bytes().splitlines()[1:]
+    ]
+    assert kept[-1] == 59  # the newest survive
+    assert sum(dropped) + len(kept) == 60
+
+
+def test_corrupt_file_is_reported_not_raised(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), max_bytes=1 << 20)
+    (tmp_path / "00000000000000000001-1-abcd-3.batch").write_bytes(b"\x00garbage\n")
+    (path,) = spool.pending()
+    claimed = spool.claim(path)
+    assert claimed is not None
+    with pytest.raises(Corrupt, match=r"garbage|Expecting|JSON"):
+        spool.read(claimed)
+    spool.quarantine(claimed)
+    assert spool.pending() == []
+    assert os.listdir(tmp_path) == ["00000000000000000001-1-abcd-3.batch.corrupt"]
+
+
+def test_claims_of_dead_processes_are_taken_back(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), max_bytes=1 << 20)
+    spool.write(payloads(2), "phc_k", "http://h")
+    (path,) = spool.pending()
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(finished.stdout)
+    os.rename(path, f"{path}.claimed-{dead_pid}")
+    assert spool.pending() == [path]
+
+
+# ------------------------------------------------------------------ with a client
+
+
+def test_exhausted_retries_go_to_the_spool_and_the_next_client_sends_them(
+    server: RecordingServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    server.responder = lambda request: Answer(500)
+    failing = make_client(server.url, spool_dir=tmp_path, max_retries=0)
+    uids = [failing.capture("e", distinct_id="u", properties={"i": i}) for i in range(5)]
+    assert failing.flush(timeout=10)
+    stats = failing.stats()
+    assert stats["spooled"] == 5
+    assert sum(stats["dropped"].values()) == 0
+    assert failing.shutdown(timeout=5)
+
+    server.responder = None
+    server.requests.clear()
+    recovered = make_client(server.url, spool_dir=tmp_path)  # starts sending at once
+    server.wait_for_events(5)
+    assert sorted(e["uuid"] for e in server.events) == sorted(u for u in uids if u)
+    assert recovered.shutdown(timeout=10)  # waits for the replay to finish
+    assert Spool(str(tmp_path), 1 << 20).pending() == []
+
+
+def test_spool_for_another_project_is_left_alone(
+    server: RecordingServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    Spool(str(tmp_path), 1 << 20).write(payloads(2), "phc_other", server.url)
+    client = make_client(server.url, spool_dir=tmp_path)
+    client.capture("mine", distinct_id="u")
+    assert client.flush(timeout=10)
+    assert [e["event"] for e in server.events] == ["mine"]
+    assert len(Spool(str(tmp_path), 1 << 20).pending()) == 1
+
+
+def test_corrupt_spool_file_is_skipped_and_counted(
+    server: RecordingServer,
+    make_client: MakeClient,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spool = Spool(str(tmp_path), 1 << 20)
+    (tmp_path / "00000000000000000001-1-abcd-4.batch").write_text("not json\n")
+    spool.write(payloads(2), API_KEY, server.url)
+    client = make_client(server.url, spool_dir=tmp_path)
+    server.wait_for_events(2)
+    client.shutdown(timeout=10)  # waits for the replay to finish
+    assert client.stats()["dropped"]["spool_corrupt"] == 4
+    assert "unreadable spool file" in caplog.text
+    assert sorted(os.listdir(tmp_path)) == ["00000000000000000001-1-abcd-4.batch.corrupt"]
+
+
+def test_two_clients_never_send_a_spooled_batch_twice(
+    server: RecordingServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    spool = Spool(str(tmp_path), 1 << 30)
+    for n in range(40):
+        spool.write(payloads(5, start=5 * n), API_KEY, server.url)
+    start = threading.Barrier(2)
+    clients: list[Client] = []
+
+    def open_client() -> None:
+        start.wait()
+        clients.append(make_client(server.url, spool_dir=tmp_path))
+
+    threads = [threading.Thread(target=open_client) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    server.wait_for_events(200, timeout=30)
+    seen = Counter(e["uuid"] for e in server.events)
+    assert len(seen) == 200
+    assert max(seen.values()) == 1
+
+
+# ------------------------------------------------------------------ across processes
+
+
+PROGRAM = f"""
+import sys, posthog_exceptions
+client = posthog_exceptions.init({API_KEY!r}, host=sys.argv[1], spool_dir=sys.argv[2],
+                                 shutdown_timeout=1, max_retries=2)
+for i in range(int(sys.argv[3])):
+    posthog_exceptions.capture("offline", distinct_id="u", properties={{"i": i}})
+print(client.stats()["queued"])
+"""
+
+
+def test_server_down_program_exits_server_up_next_program_delivers_once(tmp_path: Path) -> None:
+    spool_dir = str(tmp_path / "spool")
+    sock = refusing_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    first = run_python(PROGRAM, url, spool_dir, "20")
+    assert first.returncode == 0, first.stderr
+    assert (
+        "spooled 20" in first.stderr
+        or sum(event_count(p) for p in Spool(spool_dir, 1 << 30).pending()) == 20
+    )
+    assert sum(event_count(p) for p in Spool(spool_dir, 1 << 30).pending()) == 20
+
+    server = RecordingServer().start(sock)  # the server comes back on the same port
+    try:
+        second = run_python(PROGRAM, url, spool_dir, "0")
+        assert second.returncode == 0, second.stderr
+        received = Counter(e["properties"]["i"] for e in server.events)
+        assert received == Counter(range(20))  # every spooled event, once
+        assert server.wire_problems == []
+    finally:
+        server.stop()
+    assert Spool(spool_dir, 1 << 30).pending() == []
+
+
+def test_flush_spool_command(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), 1 << 30)
+    with RecordingServer() as server:
+        spool.write(payloads(3), API_KEY, server.url)
+        spool.write(payloads(2, start=3), API_KEY, server.url)
+        result = subprocess.run(
+            [sys.executable, "-m", "posthog_exceptions", "flush-spool", "--dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert sorted(e["uuid"] for e in server.events) == [uid(i) for i in range(5)]
+        assert "the spool is empty" in result.stdout
+    assert spool.pending() == []
+
+
+def test_flush_spool_with_the_server_down_keeps_the_events(tmp_path: Path) -> None:
+    sock = refusing_socket()
+    try:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        Spool(str(tmp_path), 1 << 30).write(payloads(3), API_KEY, url)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "posthog_exceptions",
+                "flush-spool",
+                "--dir",
+                str(tmp_path),
+                "--timeout",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert sum(event_count(p) for p in Spool(str(tmp_path), 1 << 30).pending()) == 3
+    finally:
+        sock.close()
