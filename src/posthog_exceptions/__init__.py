@@ -27,9 +27,13 @@ from ._global import (
     stats,
     uninstall_hooks,
 )
-from ._stats import DROP_REASONS, Stats
-from ._transport import Transport, TransportResponse
+from ._stats import DROP_REASONS
+from ._transport import TransportResponse
 from ._version import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._types import Stats, Transport
 
 __all__ = [
     "DROP_REASONS",
@@ -53,3 +57,12 @@ __all__ = [
     "stats",
     "uninstall_hooks",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``Stats`` and ``Transport`` are for type checkers; loading them costs ``typing``."""
+    if name in ("Stats", "Transport"):
+        from . import _types
+
+        return getattr(_types, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,26 +18,29 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
-from ._config import Options
 from ._log import logger
 from ._serialize import safe_repr
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+    from typing import Any, Union
+
+    from ._config import Options
     from ._exception import Node
     from ._frames import RawFrame
+
+    ExcInfo = tuple[
+        Union[type[BaseException], None], Union[BaseException, None], Union[TracebackType, None]
+    ]
+    ExceptionArg = Union[BaseException, ExcInfo, None]
 
 LEVELS = ("fatal", "error", "warning", "log", "info", "debug")
 ALWAYS_IGNORED: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, GeneratorExit)
 MARK = "__posthog_exceptions_uuid__"
 
-ExcInfo = tuple[
-    Union[type[BaseException], None], Union[BaseException, None], Union[TracebackType, None]
-]
-ExceptionArg = Union[BaseException, ExcInfo, None]
 
 _state = threading.local()
 
@@ -178,9 +181,14 @@ class ExceptionBuilder:
         }
 
 
-class Walked(NamedTuple):
-    nodes: list[Node]
-    fingerprint: str
+class Walked:
+    """The exceptions of one event, walked, and their fingerprint."""
+
+    __slots__ = ("fingerprint", "nodes")
+
+    def __init__(self, nodes: list[Node], fingerprint: str) -> None:
+        self.nodes = nodes
+        self.fingerprint = fingerprint
 
 
 def _level(level: str | None) -> str:

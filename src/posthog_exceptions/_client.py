@@ -9,14 +9,10 @@ returns ``None``/``False``. The boundary catches ``Exception`` only, so
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Callable, TypeVar
 
 from ._capture import (
     Busy,
-    ExceptionArg,
     ExceptionBuilder,
     is_ignored,
     mark_sent,
@@ -29,22 +25,29 @@ from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normal
 from ._log import enable_debug, internal_error, logger
 from ._ratelimit import RateLimiter
 from ._serialize import clean, dumps, safe_repr
-from ._stats import Counters, Stats
+from ._stats import Counters
 from ._version import __version__
 from ._worker import Worker
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+    from typing import Any, Callable, TypeVar
+
+    from ._capture import ExceptionArg
+    from ._types import Stats
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 LIB_NAME = "posthog-exceptions"
 MAX_EVENT_BYTES = 900 * 1024
 """Events above this size are not sent (the capture service refuses events near 1 MB)."""
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _never_raise(fallback: Any) -> Callable[[F], F]:
     """Turn any ``Exception`` inside a public method into a log line, a count and ``fallback``."""
 
     def decorate(method: F) -> F:
-        @functools.wraps(method)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 return method(*args, **kwargs)
@@ -55,6 +58,10 @@ def _never_raise(fallback: Any) -> Callable[[F], F]:
                     client._counters.drop("internal_error")
                 return fallback
 
+        guarded.__name__ = method.__name__
+        guarded.__qualname__ = method.__qualname__
+        guarded.__doc__ = method.__doc__
+        guarded.__wrapped__ = method  # type: ignore[attr-defined]
         return guarded  # type: ignore[return-value]
 
     return decorate

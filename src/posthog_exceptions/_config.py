@@ -15,17 +15,19 @@ keeps running.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from _collections_abc import Mapping  # collections.abc, without importing collections
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
-from urllib.parse import urlsplit
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._transport import Transport
+    from typing import Any, Callable, Optional, Union
+
+    from ._types import Transport
+
+    DistinctIdOption = Union[str, Callable[[], Optional[str]]]
+    BeforeSend = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
 
 US_HOST = "https://us.i.posthog.com"
 EU_HOST = "https://eu.i.posthog.com"
@@ -43,91 +45,195 @@ MAX_API_KEY_LENGTH = 64
 FRAME_FORMATS = ("python", "custom")
 _MINIMUM = {"max_retries": 0, "context_lines": 0, "max_frames": 10}
 
-DistinctIdOption = Union[str, Callable[[], Optional[str]]]
-BeforeSend = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
+
+_NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
+_FIELDS = (
+    "api_key",
+    "host",
+    "distinct_id",
+    "properties",
+    "release",
+    "environment",
+    "batch_size",
+    "max_queue_size",
+    "max_queue_bytes",
+    "timeout",
+    "max_retries",
+    "gzip",
+    "shutdown_timeout",
+    "sync_mode",
+    "disabled",
+    "debug",
+    "before_send",
+    "transport",
+    "ignore",
+    "capture_interactive",
+    "capture_locals",
+    "scrub_names",
+    "in_app_include",
+    "in_app_exclude",
+    "project_root",
+    "frame_format",
+    "max_frames",
+    "context_lines",
+    "spool_dir",
+    "spool_max_bytes",
+    "rate_limit",
+    "rate_limit_burst",
+    "rate_limit_per_second",
+)
+_DEFAULTS: dict[str, Any] = {
+    "distinct_id": None,
+    "properties": _NO_PROPERTIES,
+    "release": None,
+    "environment": None,
+    "batch_size": 100,
+    "max_queue_size": 10_000,
+    "max_queue_bytes": 32 * 1024 * 1024,
+    "timeout": 10.0,
+    "max_retries": 10,
+    "gzip": True,
+    "shutdown_timeout": 5.0,
+    "sync_mode": False,
+    "disabled": False,
+    "debug": False,
+    "before_send": None,
+    "transport": None,
+    "ignore": (),
+    "capture_interactive": False,
+    "capture_locals": False,
+    "scrub_names": (),
+    "in_app_include": (),
+    "in_app_exclude": (),
+    "project_root": None,
+    "frame_format": "python",
+    "max_frames": 250,
+    "context_lines": 5,
+    "spool_dir": None,
+    "spool_max_bytes": 64 * 1024 * 1024,
+    "rate_limit": True,
+    "rate_limit_burst": 50,
+    "rate_limit_per_second": 1.0,
+}
+
+
 class Options:
     """The validated configuration of a :class:`~posthog_exceptions.Client`.
 
-    Built by :func:`build_options`; never mutated afterwards.
+    Built by :func:`build_options`; immutable. (A plain class with slots: a dataclass or
+    a typed named tuple would cost ``dataclasses`` or ``typing`` at import time.)
     """
 
     api_key: str
     """The project API key (``phc_…``); empty when the client is disabled for lack of one."""
     host: str
     """The capture host, without a trailing slash."""
-    distinct_id: DistinctIdOption | None = None
+    distinct_id: DistinctIdOption | None
     """The default person: a string, or a callable returning one (or ``None``)."""
-    properties: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    properties: Mapping[str, Any]
     """Super properties added to every event (read-only copy)."""
-    release: str | None = None
+    release: str | None
     """Sent as the ``release`` property of every event."""
-    environment: str | None = None
+    environment: str | None
     """Sent as the ``environment`` property of every event."""
-    batch_size: int = 100
+    batch_size: int
     """At most this many events per request."""
-    max_queue_size: int = 10_000
+    max_queue_size: int
     """At most this many events wait in memory; beyond it new events are dropped and counted."""
-    max_queue_bytes: int = 32 * 1024 * 1024
+    max_queue_bytes: int
     """At most this many bytes of serialised events wait in memory."""
-    timeout: float = 10.0
+    timeout: float
     """Seconds to connect, and seconds to wait for the response, per request."""
-    max_retries: int = 10
+    max_retries: int
     """Resends of a batch after transient failures before it is given up (about 65 s of waits)."""
-    gzip: bool = True
+    gzip: bool
     """Compress request bodies (``Content-Encoding: gzip``)."""
-    shutdown_timeout: float = 5.0
+    shutdown_timeout: float
     """Seconds the exit-time flush and :meth:`Client.shutdown` may take."""
-    sync_mode: bool = False
+    sync_mode: bool
     """Send each event in the calling thread before returning (serverless)."""
-    disabled: bool = False
+    disabled: bool
     """Send nothing at all."""
-    debug: bool = False
+    debug: bool
     """Log the library's activity to stderr."""
-    before_send: BeforeSend | None = None
+    before_send: BeforeSend | None
     """Called with each event; return it (edited or not) to send it, or ``None`` to drop it."""
-    transport: Transport | None = None
+    transport: Transport | None
     """Replace the HTTP transport (see :mod:`posthog_exceptions.testing`)."""
-    ignore: tuple[type[BaseException], ...] = ()
+    ignore: tuple[type[BaseException], ...]
     """Exception types never sent. ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit`` and
     ``asyncio.CancelledError`` are always ignored by the hooks and the decorator."""
-    capture_interactive: bool = False
+    capture_interactive: bool
     """Install ``sys.excepthook`` in interactive sessions too (off: a REPL typo is no bug)."""
-    capture_locals: bool = False
+    capture_locals: bool
     """Send the local variables of in-app frames (bounded, with secrets masked)."""
-    scrub_names: tuple[str, ...] = ()
+    scrub_names: tuple[str, ...]
     """More variable-name substrings whose values are masked, besides the built-in list."""
-    in_app_include: tuple[str, ...] = ()
+    in_app_include: tuple[str, ...]
     """Module prefixes whose frames are in-app even if installed as packages."""
-    in_app_exclude: tuple[str, ...] = ()
+    in_app_exclude: tuple[str, ...]
     """Module prefixes whose frames are never in-app."""
-    project_root: str | None = None
+    project_root: str | None
     """When set, only files under this directory are in-app."""
-    frame_format: str = "python"
+    frame_format: str
     """``"python"`` frames, or ``"custom"`` for the generic variant of PostHog's tutorial."""
-    max_frames: int = 250
+    max_frames: int
     """Deeper stacks are trimmed from the middle (keeping the entry and the crash site)."""
-    context_lines: int = 5
+    context_lines: int
     """Source lines sent either side of each frame's line (0: none)."""
-    spool_dir: str | None = None
+    spool_dir: str | None
     """A directory where undeliverable events wait for the next process (off when None)."""
-    spool_max_bytes: int = 64 * 1024 * 1024
+    spool_max_bytes: int
     """The spool's size bound; the oldest spooled events are dropped beyond it."""
-    rate_limit: bool = True
+    rate_limit: bool
     """Limit the ``$exception`` events sent per fingerprint (a token bucket per group)."""
-    rate_limit_burst: int = 50
+    rate_limit_burst: int
     """Events of one group sent in a burst before the limit applies."""
-    rate_limit_per_second: float = 1.0
+    rate_limit_per_second: float
     """Events of one group sent per second, on average, once the burst is spent."""
+
+    __slots__ = _FIELDS
+    _fields = _FIELDS
+
+    def __init__(self, **values: Any) -> None:
+        for required in ("api_key", "host"):
+            if required not in values:
+                raise TypeError(f"Options() needs {required!r}")
+        for name in _FIELDS:
+            object.__setattr__(self, name, values.pop(name) if name in values else _DEFAULTS[name])
+        if values:
+            raise TypeError(f"Options() got unknown fields {sorted(values)}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Options are immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Options are immutable: cannot delete {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Options) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(tuple(v if not isinstance(v, Mapping) else id(v) for v in self._values()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Options({shown})"
+
+    def _replace(self, **changes: Any) -> Options:
+        return Options(**{**{name: getattr(self, name) for name in _FIELDS}, **changes})
 
     @property
     def has_key(self) -> bool:
         return bool(self.api_key)
 
 
-OPTION_NAMES = tuple(f.name for f in fields(Options) if f.name not in ("api_key", "host"))
+OPTION_NAMES = tuple(name for name in _FIELDS if name not in ("api_key", "host"))
 
 
 def _show(value: object) -> str:
@@ -287,6 +393,8 @@ def check_host(value: object, source: str = "option 'host'") -> str:
     alias = _HOST_ALIASES.get(host.lower().rstrip("/"))
     if alias is not None:
         return alias
+    from urllib.parse import urlsplit
+
     try:
         parts = urlsplit(host)
         port_ok = parts.port is None or parts.port > 0
@@ -325,6 +433,8 @@ def build_options(
     env = os.environ if environ is None else environ
     for name, value in given.items():
         if name not in OPTION_NAMES:
+            import difflib
+
             close = difflib.get_close_matches(name, (*OPTION_NAMES, "api_key", "host"), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"unknown option {name!r}={_show(value)}{hint}")

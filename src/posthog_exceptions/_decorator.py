@@ -22,18 +22,20 @@ exception captured here and re-raised to the global hook is sent only once.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union, overload
+from _collections_abc import Mapping  # collections.abc, without importing collections
 
 from ._capture import LEVELS, is_flow_control
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Awaitable, Generator, Sequence
+    from types import TracebackType
+    from typing import Any, Callable, TypeVar, Union, overload
+
     from ._client import Client
 
-F = TypeVar("F", bound=Callable[..., Any])
-DistinctId = Union[str, Callable[[], Union[str, None]], None]
+    F = TypeVar("F", bound=Callable[..., Any])
+    DistinctId = Union[str, Callable[[], Union[str, None]], None]
 
 
 class CaptureExceptions:
@@ -200,6 +202,7 @@ class CaptureExceptions:
 def _unwrap(wrapped: Any) -> Any:
     """The function whose kind decides the wrapper: through classmethod, staticmethod,
     partial and callable objects."""
+    import functools
     import inspect
 
     for _ in range(10):
@@ -216,22 +219,23 @@ def _unwrap(wrapped: Any) -> Any:
     return wrapped
 
 
-@overload
-def capture_exceptions(wrapped: F) -> F: ...
+if TYPE_CHECKING:
 
+    @overload
+    def capture_exceptions(wrapped: F) -> F: ...
 
-@overload
-def capture_exceptions(
-    wrapped: None = None,
-    *,
-    reraise: bool = True,
-    ignore: Sequence[type[BaseException]] | type[BaseException] = (),
-    properties: Mapping[str, Any] | None = None,
-    distinct_id: DistinctId = None,
-    level: str | None = None,
-    fingerprint: str | Sequence[str] | None = None,
-    client: Client | None = None,
-) -> CaptureExceptions: ...
+    @overload
+    def capture_exceptions(
+        wrapped: None = None,
+        *,
+        reraise: bool = True,
+        ignore: Sequence[type[BaseException]] | type[BaseException] = (),
+        properties: Mapping[str, Any] | None = None,
+        distinct_id: DistinctId = None,
+        level: str | None = None,
+        fingerprint: str | Sequence[str] | None = None,
+        client: Client | None = None,
+    ) -> CaptureExceptions: ...
 
 
 def capture_exceptions(

@@ -8,15 +8,16 @@ ClickHouse. Timestamps are ISO-8601 in UTC with microseconds
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import sys
 import time
-from typing import Any
 
 from ._log import logger
 
-_UTC = _dt.timezone.utc
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import datetime as _dt
+    from typing import Any
 
 
 def new_uuid() -> str:
@@ -31,7 +32,9 @@ def new_uuid() -> str:
 
 
 def iso_now() -> str:
-    return _dt.datetime.now(_UTC).isoformat(timespec="microseconds")
+    import datetime as _dt  # deferred (after the first event, a dictionary lookup)
+
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def normalize_timestamp(value: Any) -> str:
@@ -39,23 +42,28 @@ def normalize_timestamp(value: Any) -> str:
     Unix seconds; ``None`` means now. Anything unreadable is logged and replaced by now."""
     if value is None:
         return iso_now()
+    import datetime as _dt
+
+    utc = _dt.timezone.utc
     try:
         moment = _to_datetime(value)
     except (TypeError, ValueError, OverflowError, OSError):
         logger.warning("timestamp %.100r is not a datetime or ISO-8601 string; using now", value)
         return iso_now()
     if moment.tzinfo is None or moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=_UTC)
-    return moment.astimezone(_UTC).isoformat(timespec="microseconds")
+        moment = moment.replace(tzinfo=utc)
+    return moment.astimezone(utc).isoformat(timespec="microseconds")
 
 
 def _to_datetime(value: Any) -> _dt.datetime:
+    import datetime as _dt
+
     if isinstance(value, _dt.datetime):
         return value
     if isinstance(value, _dt.date):
         return _dt.datetime(value.year, value.month, value.day)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _dt.datetime.fromtimestamp(value, _UTC)
+        return _dt.datetime.fromtimestamp(value, _dt.timezone.utc)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -65,6 +73,8 @@ def _to_datetime(value: Any) -> _dt.datetime:
 
 
 def _parse_iso(text: str) -> _dt.datetime:
+    import datetime as _dt
+
     try:
         return _dt.datetime.fromisoformat(text)
     except ValueError:

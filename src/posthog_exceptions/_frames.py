@@ -32,7 +32,6 @@ import itertools
 import linecache
 import os
 import sys
-from dataclasses import dataclass
 from types import CodeType, FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -46,8 +45,7 @@ _HAS_QUALNAME = sys.version_info >= (3, 11)
 _CACHE_LIMIT = 4096
 
 
-@dataclass(frozen=True)
-class FrameOptions:
+class FrameOptions(NamedTuple):
     context_lines: int = 5
     max_frames: int = 250
     in_app_include: tuple[str, ...] = ()

@@ -9,13 +9,17 @@ whether or not the application set PostHog up.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
 
-from ._capture import ExceptionArg
 from ._client import Client
 from ._log import logger
-from ._stats import Stats
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from ._capture import ExceptionArg
+    from ._types import Stats
 
 _lock = threading.Lock()
 _client: Client | None = None

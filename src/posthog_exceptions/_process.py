@@ -20,20 +20,25 @@ import atexit
 import os
 import threading
 import weakref
-from typing import Callable, Protocol
 
-from ._log import internal_error
+from ._log import get_logger, internal_error
 from ._transport import import_lock
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Protocol
 
-class ProcessAware(Protocol):
-    def at_exit(self) -> None: ...
 
-    def before_fork(self) -> None: ...
+if TYPE_CHECKING:
 
-    def after_fork_in_parent(self) -> None: ...
+    class ProcessAware(Protocol):
+        def at_exit(self) -> None: ...
 
-    def after_fork_in_child(self) -> None: ...
+        def before_fork(self) -> None: ...
+
+        def after_fork_in_parent(self) -> None: ...
+
+        def after_fork_in_child(self) -> None: ...
 
 
 _tracked: weakref.WeakSet[ProcessAware] = weakref.WeakSet()
@@ -54,6 +59,10 @@ def install_hooks() -> None:
         _installed = True
     atexit.register(_each(lambda w: w.at_exit()))
     if hasattr(os, "register_at_fork"):
+        # logging registers a before/after pair of fork handlers when imported. Were it
+        # imported while our before-fork handler waits for a delivery thread's import
+        # (requests imports logging), its after-handler would run without its before.
+        get_logger()
         os.register_at_fork(
             before=_before_fork,
             after_in_parent=_after_fork_in_parent,

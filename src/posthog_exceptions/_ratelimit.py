@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 MAX_KEYS = 10_000
 

@@ -22,12 +22,14 @@ batch rides out at least 65 s of server trouble before it is given up.
 
 from __future__ import annotations
 
-import enum
 import math
-import random
 import time
 
 from ._transport import TransportResponse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import random
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 10.0
@@ -35,7 +37,9 @@ JITTER = 0.25
 RETRY_AFTER_CAP = 60.0
 
 
-class Verdict(enum.Enum):
+class Verdict:
+    """What to do after a response (plain strings: an Enum would cost ``enum`` at import)."""
+
     SENT = "sent"
     RETRY = "retry"
     PAUSE = "pause"
@@ -43,7 +47,7 @@ class Verdict(enum.Enum):
     REJECT = "reject"
 
 
-def judge(response: TransportResponse) -> Verdict:
+def judge(response: TransportResponse) -> str:
     status = response.status
     if status is None or status == 408 or status >= 500:
         return Verdict.RETRY
@@ -58,6 +62,8 @@ def judge(response: TransportResponse) -> Verdict:
 
 def backoff(attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
+    import random  # deferred: needed only once a request has failed
+
     base = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(max(attempt - 1, 0), 30))
     return base * (1.0 + JITTER * (rng or random).random())
 

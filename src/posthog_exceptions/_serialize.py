@@ -15,25 +15,37 @@ user object, each guarded; its output is bounded in depth.
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
 import sys
-from collections.abc import Mapping
-from typing import Any
+from _collections_abc import Mapping  # collections.abc, without importing collections
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import json
+    from typing import Any
 
 MAX_DEPTH = 20
 _INT_LIMIT = 2**63 - 1
 _MAX_REPR = 1024
-_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_encoder: json.JSONEncoder | None = None  # made with the first event: json costs an import
+
+
+def _get_encoder() -> json.JSONEncoder:
+    global _encoder
+    if _encoder is None:
+        import json
+
+        _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _encoder
 
 
 def dumps(event: Mapping[str, Any]) -> bytes:
     """Serialise an event to compact UTF-8 JSON; values that are not JSON are cleaned first."""
+    encoder = _encoder or _get_encoder()
     try:
-        return _encoder.encode(event).encode("utf-8")
+        return encoder.encode(event).encode("utf-8")
     except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
-        return _encoder.encode(clean(event)).encode("utf-8")
+        return encoder.encode(clean(event)).encode("utf-8")
 
 
 def safe_str(value: object, limit: int = _MAX_REPR) -> str:
@@ -104,9 +116,10 @@ def clean(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -> A
 def _scalar(value: object) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value[:65536]).decode("utf-8", "replace")
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-        return value.isoformat()
     # Types from modules the program has loaded (never import them here: it is costly).
+    dt = sys.modules.get("datetime")
+    if dt is not None and isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
     for module, names in _STR_TYPES:
         loaded = sys.modules.get(module)
         if loaded is not None and isinstance(value, tuple(getattr(loaded, n) for n in names)):
@@ -131,7 +144,7 @@ def _key(key: object) -> str:
     if isinstance(key, str):
         return _clean_str(str.__str__(key))
     if key is None or isinstance(key, (bool, int, float)):
-        return json.dumps(clean(key))
+        return (_encoder or _get_encoder()).encode(clean(key))
     return safe_str(key)
 
 

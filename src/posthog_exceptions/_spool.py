@@ -21,11 +21,8 @@ reported and skipped — never a crash.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import time
-from typing import NamedTuple
 
 from ._log import logger
 
@@ -39,10 +36,15 @@ class Corrupt(Exception):
     """A spool file that cannot be read."""
 
 
-class SpoolFile(NamedTuple):
-    api_key: str
-    host: str
-    payloads: list[bytes]
+class SpoolFile:
+    """What one spool file holds."""
+
+    __slots__ = ("api_key", "host", "payloads")
+
+    def __init__(self, api_key: str, host: str, payloads: list[bytes]) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.payloads = payloads
 
 
 class Spool:
@@ -58,10 +60,12 @@ class Spool:
         """Store events; returns how many older events were dropped to make room.
 
         Raises ``OSError`` when the events could not be written."""
+        import json
+
         os.makedirs(self.directory, exist_ok=True)
         header = json.dumps({"v": FORMAT_VERSION, "api_key": api_key, "host": host})
         body = b"\n".join([header.encode(), *payloads]) + b"\n"
-        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}-{len(payloads)}"
+        name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}-{len(payloads)}"
         final = os.path.join(self.directory, name + SUFFIX)
         temporary = os.path.join(self.directory, f".{name}.tmp")
         try:
@@ -106,6 +110,8 @@ class Spool:
         return claimed
 
     def read(self, claimed: str) -> SpoolFile:
+        import json
+
         try:
             with open(claimed, "rb") as handle:
                 lines = handle.read().splitlines()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import TypedDict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._types import Stats
 
 DROP_REASONS = (
     "queue_full",  # the in-memory queue was at max_queue_size / max_queue_bytes
@@ -19,23 +22,6 @@ DROP_REASONS = (
     "invalid",  # a call the library could not turn into an event (e.g. no event name)
     "internal_error",  # a bug in the library, logged with its traceback
 )
-
-
-class Stats(TypedDict):
-    """A snapshot of a client's counters."""
-
-    queued: int
-    """Events accepted for delivery since the client started (or the process forked)."""
-    pending: int
-    """Events waiting in the queue right now."""
-    sent: int
-    """Events the server accepted."""
-    retried: int
-    """Requests resent after a transient failure or a 429."""
-    spooled: int
-    """Events written to the disk spool (``spool_dir``) instead of being dropped."""
-    dropped: dict[str, int]
-    """Events dropped, by reason (see ``DROP_REASONS``); every reason is present."""
 
 
 class Counters:
@@ -63,11 +49,11 @@ class Counters:
 
     def snapshot(self, pending: int) -> Stats:
         with self._lock:
-            return Stats(
-                queued=self.queued,
-                pending=pending,
-                sent=self.sent,
-                retried=self.retried,
-                spooled=self.spooled,
-                dropped=dict(self.dropped),
-            )
+            return {
+                "queued": self.queued,
+                "pending": pending,
+                "sent": self.sent,
+                "retried": self.retried,
+                "spooled": self.spooled,
+                "dropped": dict(self.dropped),
+            }

@@ -10,13 +10,13 @@ sent, so importing the library stays cheap.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
 
 from ._version import __version__
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
 
 USER_AGENT = f"posthog-exceptions/{__version__}"
 import_lock = threading.Lock()
@@ -28,25 +28,31 @@ half-initialised module in ``sys.modules`` that can never finish (``gzip`` witho
 BATCH_PATH = "/batch/"
 
 
-@dataclass(frozen=True)
 class TransportResponse:
     """What came back: an HTTP status, or ``status=None`` and ``error`` when no response did."""
 
-    status: int | None
-    body: str = ""
-    """The start of the response body, for log lines."""
-    retry_after: str | None = None
-    """The ``Retry-After`` header, verbatim."""
-    error: str | None = None
-    """The network error (connection refused, timeout, reset, …) when there was no response."""
+    __slots__ = ("body", "error", "retry_after", "status")
 
+    def __init__(
+        self,
+        status: int | None,
+        body: str = "",
+        retry_after: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        """The start of the response body, for log lines."""
+        self.retry_after = retry_after
+        """The ``Retry-After`` header, verbatim."""
+        self.error = error
+        """The network error (connection refused, timeout, reset, …) when there was no response."""
 
-class Transport(Protocol):
-    """Delivers one request body; returns what happened instead of raising."""
-
-    def send(self, body: bytes, headers: Mapping[str, str]) -> TransportResponse: ...
-
-    def close(self) -> None: ...
+    def __repr__(self) -> str:
+        return (
+            f"TransportResponse(status={self.status!r}, body={self.body!r}, "
+            f"retry_after={self.retry_after!r}, error={self.error!r})"
+        )
 
 
 class HttpTransport:

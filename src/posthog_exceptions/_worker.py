@@ -24,20 +24,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from typing import TYPE_CHECKING
 
 from . import _process, _retry
 from ._event import iso_now
 from ._log import internal_error, logger
 from ._retry import Verdict
 from ._spool import Corrupt, Spool, event_count
-from ._transport import HttpTransport, Transport, TransportResponse, import_lock
+from ._transport import HttpTransport, TransportResponse, import_lock
 from ._version import __version__
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections import deque
+
     from ._config import Options
     from ._stats import Counters
+    from ._types import Transport
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 GZIP_LEVEL = 6
@@ -69,6 +71,8 @@ class Worker:
 
     def _reset(self) -> None:
         """Fresh state; also what a forked child starts from."""
+        from collections import deque  # deferred: importing the library stays cheap
+
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the delivering threads wait here
         self._progress = threading.Condition(self._lock)  # flush() waits here
@@ -308,7 +312,7 @@ class Worker:
     def _deliver(self, batch: list[Item], deadline: float | None) -> int:
         """One batch through the retry policy; returns the events given up (spooled or
         dropped) for lack of time or retries."""
-        parts: deque[list[Item]] = deque([batch])
+        parts: list[list[Item]] = [batch]
         attempt = 0
         given_up = 0
         while parts:
@@ -320,20 +324,20 @@ class Worker:
             hurry = self._hurry  # a flush() from here on cuts the next backoff short
             response = self._send(part)
             verdict = _retry.judge(response)
-            if verdict is Verdict.SENT:
+            if verdict == Verdict.SENT:
                 self._counters.add("sent", len(part))
-                parts.popleft()
+                parts.pop(0)
                 attempt = 0
-            elif verdict is Verdict.SPLIT:
-                parts.popleft()
+            elif verdict == Verdict.SPLIT:
+                parts.pop(0)
                 if len(part) == 1:
                     self._counters.drop("too_large")
                     logger.warning("the server refused an event as too large (413); dropped it")
                 else:
                     middle = len(part) // 2
-                    parts.extendleft((part[middle:], part[:middle]))
-            elif verdict is Verdict.REJECT:
-                parts.popleft()
+                    parts[0:0] = [part[:middle], part[middle:]]
+            elif verdict == Verdict.REJECT:
+                parts.pop(0)
                 self._counters.drop("rejected", len(part))
                 logger.warning(
                     "the server rejected %d events with HTTP %s: %s",
@@ -344,7 +348,7 @@ class Worker:
             else:
                 attempt += 1
                 if attempt > self._options.max_retries:
-                    parts.popleft()
+                    parts.pop(0)
                     attempt = 0
                     given_up += len(part)
                     logger.warning(
@@ -357,7 +361,7 @@ class Worker:
                     self._lose(part, "retries_exhausted")
                     continue
                 self._counters.add("retried")
-                if verdict is Verdict.PAUSE:
+                if verdict == Verdict.PAUSE:
                     seconds = _retry.pause_seconds(response, attempt)
                     logger.info("rate limited (429); pausing all sending for %.1f s", seconds)
                     with self._lock:
