@@ -572,3 +572,52 @@ def test_locals_are_off_by_default() -> None:
     except ValueError as exc:
         cap.client.capture_exception(exc)
     assert all("code_variables" not in f for f in frames(exceptions(cap.only())[0]))
+
+
+# ------------------------------------------------------------------ the frame cache
+
+
+def test_spliced_serialisation_equals_plain_serialisation() -> None:
+    from posthog_exceptions._serialize import dumps, dumps_spliced
+
+    cap = Captured()
+    builder_client = cap.client
+    try:
+        _recurse(30)
+    except RecursionError as exc:
+        builder_client.capture_exception(exc)
+        builder_client.capture_exception(ValueError("again"))
+    for event in cap.exception_events:
+        exceptions_list = event["properties"]["$exception_list"]
+        frame_json = {id(f): dumps(f) for e in exceptions_list for f in frames(e)}
+        assert json.loads(dumps_spliced(event, frame_json)) == json.loads(dumps(event))
+
+
+def test_before_send_edits_do_not_leak_into_later_events() -> None:
+    def strip_context(event: dict[str, Any]) -> dict[str, Any]:
+        for entry in event["properties"]["$exception_list"]:
+            for frame in entry.get("stacktrace", {}).get("frames", []):
+                frame.pop("context_line", None)
+                frame.get("pre_context", []).append("tampered")
+        return event
+
+    editing = Captured(before_send=strip_context, rate_limit=False)
+    plain = editing.client._exceptions  # shares nothing with the next client
+    assert plain is None
+    for _ in range(2):
+        try:
+            fail()
+        except ValueError as exc:
+            editing.client.capture_exception(exc)
+    untouched = Captured(rate_limit=False)
+    untouched.client._exceptions = editing.client._exceptions  # the same frame cache
+    try:
+        fail()
+    except ValueError as exc:
+        untouched.client.capture_exception(exc)
+    crash = frames(exceptions(untouched.only())[0])[-1]
+    assert crash["context_line"] == "    raise ValueError(message)"
+    assert "tampered" not in crash["pre_context"]
+    edited = frames(exceptions(editing.exception_events[1])[0])[-1]
+    assert "context_line" not in edited
+    assert edited["pre_context"].count("tampered") == 1  # each event got its own copy

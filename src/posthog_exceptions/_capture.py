@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from ._config import Options
     from ._exception import Node
-    from ._frames import RawFrame
+    from ._frames import Raw
 
     ExcInfo = tuple[
         Union[type[BaseException], None], Union[BaseException, None], Union[TracebackType, None]
@@ -114,13 +114,15 @@ class ExceptionBuilder:
     def __init__(self, options: Options) -> None:
         from . import _frames  # deferred, with everything that builds exception events
 
-        self.frame_options = _frames.FrameOptions(
-            context_lines=options.context_lines,
-            max_frames=options.max_frames,
-            in_app_include=options.in_app_include,
-            in_app_exclude=options.in_app_exclude,
-            project_root=options.project_root,
-            frame_format=options.frame_format,
+        self.reader = _frames.FrameReader(
+            _frames.FrameOptions(
+                context_lines=options.context_lines,
+                max_frames=options.max_frames,
+                in_app_include=options.in_app_include,
+                in_app_exclude=options.in_app_exclude,
+                project_root=options.project_root,
+                frame_format=options.frame_format,
+            )
         )
         self.capture_locals = options.capture_locals
         self.scrub_names = options.scrub_names
@@ -132,13 +134,13 @@ class ExceptionBuilder:
         tb: TracebackType | None,
         *,
         fingerprint: str | Sequence[str] | None,
-        synthetic_stack: list[RawFrame] | None,
+        synthetic_stack: list[Raw] | None,
     ) -> Walked:
         """The cheap half: the exceptions, their frames and the fingerprint."""
         from . import _exception, _fingerprint
 
         nodes = _exception.walk(
-            exc, traceback=tb, options=self.frame_options, synthetic_stack=synthetic_stack
+            exc, traceback=tb, reader=self.reader, synthetic_stack=synthetic_stack
         )
         parts = _fingerprint.default_parts([node.key for node in nodes])
         custom = _custom_fingerprint(fingerprint)
@@ -154,8 +156,11 @@ class ExceptionBuilder:
         handled: bool | None,
         level: str | None,
         source: str,
+        frame_json: dict[int, bytes] | None = None,
     ) -> dict[str, Any]:
-        """The expensive half: context lines, local variables, the event properties."""
+        """The expensive half: context lines, local variables, the event properties.
+
+        ``frame_json`` collects the cached JSON of the frames (see ``_exception.render``)."""
         from . import _exception
 
         variables = None
@@ -170,8 +175,9 @@ class ExceptionBuilder:
             walked.nodes,
             mechanism_type=mechanism,
             handled=handled,
-            options=self.frame_options,
+            reader=self.reader,
             variables=variables,
+            frame_json=frame_json,
         )
         return {
             "$exception_list": exception_list,
@@ -211,27 +217,40 @@ def _custom_fingerprint(value: object) -> str | list[str] | None:
     return None
 
 
+def unshare_frames(properties: Mapping[str, Any]) -> None:
+    """Replace the (cache-shared) frame dicts of an event by copies it may edit freely."""
+    for entry in properties["$exception_list"]:
+        stack = entry.get("stacktrace")
+        if stack:
+            stack["frames"] = [
+                {k: list(v) if isinstance(v, list) else v for k, v in frame.items()}
+                for frame in stack["frames"]
+            ]
+
+
 def shrink(properties: Mapping[str, Any]) -> Iterator[None]:
-    """Make an ``$exception`` event smaller, one step per iteration (wire-format §2 on 413)."""
+    """Make an ``$exception`` event smaller, one step per iteration (wire-format §2 on 413).
+
+    Frame dicts may be shared with the frame cache: they are replaced, never edited."""
     from . import _frames
 
     exceptions: list[dict[str, Any]] = properties["$exception_list"]
 
-    def frames() -> Iterator[dict[str, Any]]:
+    def without(*keys: str) -> None:
         for entry in exceptions:
-            yield from entry.get("stacktrace", {}).get("frames", [])
+            stack = entry.get("stacktrace")
+            if stack:
+                stack["frames"] = [
+                    {k: v for k, v in frame.items() if k not in keys} for frame in stack["frames"]
+                ]
 
-    for frame in frames():
-        frame.pop("code_variables", None)
+    without("code_variables")
     yield
-    for frame in frames():
-        frame.pop("pre_context", None)
-        frame.pop("post_context", None)
+    without("pre_context", "post_context")
     yield
     for entry in exceptions:
         entry["value"] = entry["value"][:1000]
-    for frame in frames():
-        frame.pop("context_line", None)
+    without("context_line")
     yield
     for keep in (50, 20, 6):
         for entry in exceptions:

@@ -19,12 +19,13 @@ from ._capture import (
     resolve,
     sent_uuid,
     shrink,
+    unshare_frames,
 )
 from ._config import Options, build_options
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
 from ._log import enable_debug, internal_error, logger
 from ._ratelimit import RateLimiter
-from ._serialize import clean, dumps, safe_repr
+from ._serialize import clean, dumps, dumps_spliced, safe_repr
 from ._stats import Counters
 from ._version import __version__
 from ._worker import Worker
@@ -270,14 +271,20 @@ class Client:
                     self._counters.drop("rate_limited")
                     return None
             props = clean(properties or {})
+            frame_json: dict[int, bytes] = {}
             props.update(
                 self._exceptions.properties(
-                    walked, mechanism=mechanism, handled=handled, level=level, source=source
+                    walked,
+                    mechanism=mechanism,
+                    handled=handled,
+                    level=level,
+                    source=source,
+                    frame_json=frame_json,
                 )
             )
             if suppressed:
                 props["$exception_suppressed_count"] = suppressed
-            uid = self._send("$exception", distinct_id, props, shrink=shrink)
+            uid = self._send("$exception", distinct_id, props, shrink=shrink, frame_json=frame_json)
         if uid is not None:
             mark_sent(exc, uid)
         return uid
@@ -296,10 +303,12 @@ class Client:
         timestamp: Any = None,
         uuid: Any = None,
         shrink: Callable[[dict[str, Any]], Iterator[None]] | None = None,
+        frame_json: dict[int, bytes] | None = None,
     ) -> str | None:
         """Complete the event with the parts every event shares, filter it, queue it.
 
-        ``shrink`` makes an oversize event smaller one step at a time until it fits."""
+        ``shrink`` makes an oversize event smaller one step at a time until it fits;
+        ``frame_json`` holds the cached JSON of an ``$exception`` event's frames."""
         event_uuid = normalize_uuid(uuid)
         props = {**self._super, **properties, "$lib": LIB_NAME, "$lib_version": __version__}
         person = normalize_distinct_id(distinct_id) or self._default_distinct_id()
@@ -314,11 +323,14 @@ class Client:
             "uuid": event_uuid,
         }
         if self.options.before_send is not None:
+            if frame_json is not None:
+                unshare_frames(props)  # the frame dicts are the cache's: hand over copies
+                frame_json = None
             edited = self._before_send(event)
             if edited is None:
                 return None
             event = edited
-        payload = dumps(event)
+        payload = dumps_spliced(event, frame_json) if frame_json else dumps(event)
         if len(payload) > MAX_EVENT_BYTES and shrink is not None:
             for _ in shrink(event["properties"]):
                 payload = dumps(event)

@@ -17,13 +17,32 @@ from ._log import logger
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime as _dt
+    import random
     from typing import Any
+
+
+_random: random.Random | None = None
+
+
+def _random_bits() -> int:
+    """80 random bits from a private generator seeded from ``os.urandom`` (and reseeded
+    in a forked child). ``os.urandom`` on every event would release the GIL, and a
+    capturing thread would then wait for the delivery thread to hand it back."""
+    global _random
+    if _random is None:
+        import random
+
+        generator = random.Random()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=generator.seed)
+        _random = generator
+    return _random.getrandbits(80)
 
 
 def new_uuid() -> str:
     """A fresh UUIDv7 as a string."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = _random_bits()
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | rand
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _frames
 from ._fingerprint import ExceptionKey
-from ._frames import FrameInfo, FrameOptions, RawFrame
+from ._frames import FrameReader, Info, Raw
 from ._serialize import safe_str
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class Node:
     type: str  # the class __qualname__
     module: str | None  # omitted for builtins
     value: str
-    frames: list[FrameInfo]
+    frames: list[Info]
     omitted: int  # frames trimmed out of the middle
     gap: int  # where the trimmed frames were
     synthetic: bool  # the stack is the capture site's, not the exception's
@@ -70,8 +70,8 @@ def walk(
     exc: BaseException,
     *,
     traceback: TracebackType | None = None,
-    options: FrameOptions,
-    synthetic_stack: list[RawFrame] | None = None,
+    reader: FrameReader,
+    synthetic_stack: list[Raw] | None = None,
 ) -> list[Node]:
     """``exc`` and what it links to, in list order, with their (described) frames.
 
@@ -91,7 +91,7 @@ def walk(
         synthetic = False
         if not raw and exception_id == 0 and synthetic_stack is not None:
             raw, synthetic = synthetic_stack, True
-        kept, omitted, gap = _frames.trim(_frames.visible(raw), options.max_frames)
+        kept, omitted, gap = reader.read(raw)
         cls = type(current)
         name = _class_attr(cls, "__qualname__") or _class_attr(cls, "__name__") or "Exception"
         module = _class_attr(cls, "__module__")
@@ -103,7 +103,7 @@ def walk(
                 type=name[:255],
                 module=module if module and module != "builtins" else None,
                 value=_message(current),
-                frames=_frames.describe(kept, options),
+                frames=kept,
                 omitted=omitted,
                 gap=gap,
                 synthetic=synthetic,
@@ -118,11 +118,14 @@ def render(
     *,
     mechanism_type: str,
     handled: bool | None,
-    options: FrameOptions,
+    reader: FrameReader,
     variables: tuple[Budget, Scrubber] | None = None,
+    frame_json: dict[int, bytes] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``$exception_list``: context lines and local variables are read here."""
-    custom = options.frame_format == "custom"
+    """The ``$exception_list``: context lines and local variables are read here.
+
+    ``frame_json`` receives the cached JSON of each frame dict that has one (keyed by
+    ``id()`` of the dict), for :func:`~posthog_exceptions._serialize.dumps_spliced`."""
     entries = []
     for node in nodes:
         entry: dict[str, Any] = {"type": node.type, "value": node.value}
@@ -142,9 +145,14 @@ def render(
             mechanism["parent_id"] = node.parent
         entry["mechanism"] = mechanism
         if node.frames:
-            wire = [_frames.to_wire(info, options, variables) for info in node.frames]
+            wire = []
+            for info in node.frames:
+                frame, encoded = reader.wire(info, variables)
+                wire.append(frame)
+                if encoded is not None and frame_json is not None:
+                    frame_json[id(frame)] = encoded
             if node.omitted:
-                wire.insert(node.gap, _frames.gap_marker(node.omitted, custom))
+                wire.insert(node.gap, _frames.gap_marker(node.omitted, reader.custom))
             entry["stacktrace"] = {"type": "raw", "frames": wire}
         entries.append(entry)
     return entries

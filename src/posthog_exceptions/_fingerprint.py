@@ -34,11 +34,10 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ._frames import FrameInfo
+from ._frames import Info
 
 VERSION = "v1"
 DEFAULT_PLACEHOLDER = "{{ default }}"
-_COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>"})
 _MAX_CYCLE = 4
 
 _MASKS = [
@@ -57,7 +56,7 @@ class ExceptionKey(NamedTuple):
 
     type: str
     message: str
-    frames: Sequence[FrameInfo]
+    frames: Sequence[Info]
     synthetic: bool = False
 
 
@@ -65,10 +64,8 @@ def default_parts(exceptions: Sequence[ExceptionKey]) -> list[str]:
     parts: list[str] = []
     for exc in exceptions:
         parts.append(f"type:{exc.type}")
-        frames = [f for f in exc.frames if f.in_app] or list(exc.frames)
-        keys = [
-            _frame_key(f) for f in frames if f.function.rpartition(".")[2] not in _COMPREHENSIONS
-        ]
+        frames = [f for f in exc.frames if f.site.in_app] or list(exc.frames)
+        keys = [f.site.key for f in frames if f.site.key]
         parts.extend(f"frame:{key}" for key in collapse(keys))
         if not exc.frames or exc.synthetic:
             parts.append(f"message:{normalize_message(exc.message)}")
@@ -92,23 +89,15 @@ def custom_parts(custom: str | Sequence[str], default: Sequence[str]) -> list[st
     return parts
 
 
-def _frame_key(frame: FrameInfo) -> str:
-    module = frame.module
-    if not module or module == "__main__":
-        name = frame.filename
-        module = name[:-3] if name.endswith(".py") else name
-        module = module.replace("/", ".")
-    function = frame.function.rpartition("<locals>.")[2]
-    return f"{module}:{function}"
-
-
 def collapse(keys: list[str]) -> list[str]:
     """Remove immediate repeats of one frame or of a cycle of up to four frames."""
     out: list[str] = []
     for key in keys:
         out.append(key)
-        for size in range(1, _MAX_CYCLE + 1):
-            if len(out) >= 2 * size and out[-size:] == out[-2 * size : -size]:
+        length = len(out)
+        for size in range(1, min(_MAX_CYCLE, length // 2) + 1):
+            # cheap test first: the newest key must repeat the one a cycle before it
+            if out[-1] == out[-1 - size] and out[-size:] == out[-2 * size : -size]:
                 del out[-size:]
                 break
     return out

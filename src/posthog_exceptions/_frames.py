@@ -24,6 +24,15 @@ Frames go entry point first and crash site last (wire-format §3). For each fram
   and the rest from the crash site; a synthetic frame marks the gap. Only the
   kept frames pay for context lines and locals, so a 5,000-frame
   ``RecursionError`` costs little more than a 250-frame one.
+
+Speed: a :class:`FrameReader` (one per client) keeps, per code object, what
+does not change between captures (module, qualified name, paths, in_app, the
+fingerprint key: a :class:`Site`), and per ``(code, line, instruction)`` the
+finished wire dict and its JSON. Capturing the same bug again costs a few
+dictionary lookups per frame; the event is serialised by splicing the cached
+JSON of its frames (see :func:`posthog_exceptions._serialize.dumps_spliced`).
+The cached dicts are shared and must not be mutated: the event's shrinking
+builds new frame dicts, and ``before_send`` gets a copy.
 """
 
 from __future__ import annotations
@@ -43,6 +52,10 @@ MAX_LINE_LENGTH = 512
 _OWN_PACKAGE = __name__.rpartition(".")[0]
 _HAS_QUALNAME = sys.version_info >= (3, 11)
 _CACHE_LIMIT = 4096
+_COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>"})
+
+Raw = tuple[FrameType, int, int]
+"""(frame, line number, bytecode offset or -1): one traceback entry, as a plain tuple."""
 
 
 class FrameOptions(NamedTuple):
@@ -54,62 +67,151 @@ class FrameOptions(NamedTuple):
     frame_format: str = "python"
 
 
-class RawFrame(NamedTuple):
+class Site:
+    """What a frame's code object always says: where it is, what it is called, in_app."""
+
+    __slots__ = ("abs_path", "filename", "function", "hideable", "in_app", "key", "module", "own")
+
+    def __init__(self, frame: FrameType, options: FrameOptions) -> None:
+        code = frame.f_code
+        name = frame.f_globals.get("__name__")
+        self.module: str = name if isinstance(name, str) else ""
+        self.own = self.module == _OWN_PACKAGE or self.module.startswith("posthog_exceptions.")
+        self.hideable = "__tracebackhide__" in code.co_varnames
+        self.function: str = _qualname(frame, code)
+        self.abs_path = _absolute(code.co_filename)
+        self.filename = _relative(self.abs_path, self.module)
+        self.in_app = _in_app(self.abs_path, self.module, options)
+        self.key = _fingerprint_key(self)
+        """``module:function`` for the grouping key; empty for frames it skips."""
+
+
+class Info(NamedTuple):
+    """One kept frame: the raw traceback entry and its :class:`Site`."""
+
     frame: FrameType
     lineno: int
-    lasti: int  # bytecode offset, -1 when unknown
+    lasti: int
+    site: Site
 
 
-class FrameInfo(NamedTuple):
-    """What the fingerprint and the wire format need to know about one frame."""
+class FrameReader:
+    """Turns tracebacks into frames for one set of options, caching what repeats."""
 
-    raw: RawFrame
-    module: str
-    function: str
-    abs_path: str
-    filename: str
-    in_app: bool
+    def __init__(self, options: FrameOptions) -> None:
+        self.options = options
+        self.custom = options.frame_format == "custom"
+        self._sites: dict[CodeType, Site] = {}
+        self._wires: dict[tuple[CodeType, int, int], tuple[dict[str, Any], bytes]] = {}
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, raw: list[Raw]) -> tuple[list[Info], int, int]:
+        """The visible frames of ``raw`` (entry first), trimmed to ``max_frames``.
+
+        Returns the kept frames, how many were left out, and where the gap is."""
+        sites = self._sites
+        visible: list[tuple[FrameType, int, int, Site]] = []
+        for frame, lineno, lasti in raw:
+            site = sites.get(frame.f_code)
+            if site is None:
+                site = self._site(frame)
+            if site.own or (
+                frame.f_globals.get("__tracebackhide__") or (site.hideable and _hidden(frame))
+            ):
+                continue
+            visible.append((frame, lineno, lasti, site))
+        kept, omitted, gap = trim(visible, self.options.max_frames)
+        return [Info(*entry) for entry in kept], omitted, gap
+
+    def _site(self, frame: FrameType) -> Site:
+        try:
+            site = Site(frame, self.options)
+        except Exception:  # a hostile module or frame: describe it as unknown
+            site = _unknown_site(frame)
+        if len(self._sites) >= _CACHE_LIMIT:
+            self._sites.clear()
+        if _HAS_QUALNAME or site.function != frame.f_code.co_name or not frame.f_code.co_argcount:
+            self._sites[frame.f_code] = site
+        return site
+
+    # ------------------------------------------------------------------ writing
+
+    def wire(
+        self, info: Info, variables: tuple[Budget, Scrubber] | None = None
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """The frame's wire dict (shared: do not mutate) and its JSON when it is cacheable."""
+        site = info.site
+        if variables is not None and site.in_app and not self.custom:
+            wire = dict(self._base(info)[0])
+            _add_variables(wire, info.frame, variables)
+            return wire, None
+        return self._base(info)
+
+    def _base(self, info: Info) -> tuple[dict[str, Any], bytes]:
+        key = (info.frame.f_code, info.lineno, info.lasti)
+        found = self._wires.get(key)
+        if found is None:
+            from ._serialize import dumps
+
+            wire = self._build(info)
+            found = (wire, dumps(wire))
+            if len(self._wires) >= _CACHE_LIMIT:
+                self._wires.clear()
+            self._wires[key] = found
+        return found
+
+    def _build(self, info: Info) -> dict[str, Any]:
+        """One frame in the variant chosen by ``frame_format`` (wire-format §3)."""
+        site = info.site
+        custom = self.custom
+        wire: dict[str, Any] = (
+            {"platform": "custom", "lang": "python"} if custom else {"platform": "python"}
+        )
+        wire["filename"] = site.filename
+        if not custom:
+            wire["abs_path"] = site.abs_path
+        if site.module:
+            wire["module"] = site.module
+        wire["function"] = site.function
+        wire["lineno"] = info.lineno
+        colno = _column(info.frame.f_code, info.lasti)
+        if colno is not None:
+            wire["colno"] = colno
+        if self.options.context_lines:
+            context = _read_context(info, self.options.context_lines, custom)
+            if context is not None:
+                wire["context_line"], wire["pre_context"], wire["post_context"] = context
+        if custom:
+            wire["resolved"] = True
+        wire["in_app"] = site.in_app
+        return wire
 
 
-def from_traceback(tb: TracebackType | None) -> list[RawFrame]:
-    """The frames of a traceback, outermost (entry) first."""
+def from_traceback(tb: TracebackType | None) -> list[Raw]:
+    """The entries of a traceback, outermost (entry) first."""
     frames = []
     while tb is not None:
-        frames.append(RawFrame(tb.tb_frame, tb.tb_lineno or 0, tb.tb_lasti))
+        frames.append((tb.tb_frame, tb.tb_lineno or 0, tb.tb_lasti))
         tb = tb.tb_next
     return frames
 
 
-def from_stack(frame: FrameType | None) -> list[RawFrame]:
+def from_stack(frame: FrameType | None) -> list[Raw]:
     """The call stack ending at ``frame``, entry first (for exceptions never raised)."""
     frames = []
     while frame is not None:
-        frames.append(RawFrame(frame, frame.f_lineno or 0, frame.f_lasti))
+        frames.append((frame, frame.f_lineno or 0, frame.f_lasti))
         frame = frame.f_back
     frames.reverse()
     return frames
 
 
-def visible(frames: list[RawFrame]) -> list[RawFrame]:
-    """Drop the library's own frames and those hidden with ``__tracebackhide__``."""
-    return [raw for raw in frames if not _hidden(raw.frame)]
-
-
 def _hidden(frame: FrameType) -> bool:
-    f_globals = frame.f_globals
-    module = f_globals.get("__name__")
-    if isinstance(module, str) and (
-        module == _OWN_PACKAGE or module.startswith("posthog_exceptions.")
-    ):
-        return True
-    if f_globals.get("__tracebackhide__"):
-        return True
-    if "__tracebackhide__" in frame.f_code.co_varnames:
-        try:
-            return bool(frame.f_locals.get("__tracebackhide__"))
-        except Exception:
-            return False
-    return False
+    try:
+        return bool(frame.f_locals.get("__tracebackhide__"))
+    except Exception:
+        return False
 
 
 def trim(frames: list[Any], max_frames: int) -> tuple[list[Any], int, int]:
@@ -121,62 +223,6 @@ def trim(frames: list[Any], max_frames: int) -> tuple[list[Any], int, int]:
     head = max(1, max_frames // 5)
     tail = max_frames - head
     return frames[:head] + frames[-tail:], len(frames) - max_frames, head
-
-
-def describe(frames: list[RawFrame], options: FrameOptions) -> list[FrameInfo]:
-    """Resolve module, function, paths and in_app for each frame (cheap, cached)."""
-    infos = []
-    for raw in frames:
-        frame = raw.frame
-        code = frame.f_code
-        module = frame.f_globals.get("__name__")
-        module = module if isinstance(module, str) else ""
-        abs_path, filename, in_app = _locate(code.co_filename, module, options)
-        infos.append(FrameInfo(raw, module, _qualname(frame, code), abs_path, filename, in_app))
-    return infos
-
-
-# ---------------------------------------------------------------- wire format
-
-
-def to_wire(
-    info: FrameInfo,
-    options: FrameOptions,
-    variables: tuple[Budget, Scrubber] | None = None,
-) -> dict[str, Any]:
-    """One frame in the variant chosen by ``frame_format`` (wire-format §3)."""
-    raw = info.raw
-    custom = options.frame_format == "custom"
-    wire: dict[str, Any] = (
-        {"platform": "custom", "lang": "python"} if custom else {"platform": "python"}
-    )
-    wire["filename"] = info.filename
-    if not custom:
-        wire["abs_path"] = info.abs_path
-    if info.module:
-        wire["module"] = info.module
-    wire["function"] = info.function
-    wire["lineno"] = raw.lineno
-    colno = _column(raw)
-    if colno is not None:
-        wire["colno"] = colno
-    if options.context_lines:
-        _add_context(wire, raw, options.context_lines, custom)
-    if custom:
-        wire["resolved"] = True
-    wire["in_app"] = info.in_app
-    if variables is not None and info.in_app and not custom:
-        from ._variables import serialize_locals
-
-        budget, scrubber = variables
-        try:
-            local_vars = raw.frame.f_locals
-        except Exception:
-            local_vars = {}
-        values = serialize_locals(local_vars, budget, scrubber)
-        if values:
-            wire["code_variables"] = values
-    return wire
 
 
 def gap_marker(omitted: int, custom: bool) -> dict[str, Any]:
@@ -195,29 +241,24 @@ def gap_marker(omitted: int, custom: bool) -> dict[str, Any]:
     }
 
 
-Context = tuple[str, tuple[str, ...], tuple[str, ...]]
-_contexts: dict[tuple[str, int, int, bool], Context | None] = {}
+def _add_variables(
+    wire: dict[str, Any], frame: FrameType, variables: tuple[Budget, Scrubber]
+) -> None:
+    from ._variables import serialize_locals
 
-
-def _add_context(wire: dict[str, Any], raw: RawFrame, size: int, custom: bool) -> None:
-    """``context_line`` and ``size`` lines either side, computed once per file and line."""
-    key = (raw.frame.f_code.co_filename, raw.lineno, size, custom)
+    budget, scrubber = variables
     try:
-        context = _contexts[key]
-    except KeyError:
-        context = _read_context(raw, size, custom)
-        if len(_contexts) >= _CACHE_LIMIT:
-            _contexts.clear()
-        _contexts[key] = context
-    if context is not None:
-        wire["context_line"] = context[0]
-        wire["pre_context"] = list(context[1])
-        wire["post_context"] = list(context[2])
+        local_vars = frame.f_locals
+    except Exception:
+        local_vars = {}
+    values = serialize_locals(local_vars, budget, scrubber)
+    if values:
+        wire["code_variables"] = values
 
 
-def _read_context(raw: RawFrame, size: int, custom: bool) -> Context | None:
-    lines = _source_lines(raw.frame.f_code.co_filename, raw.frame.f_globals)
-    index = raw.lineno - 1
+def _read_context(info: Info, size: int, custom: bool) -> tuple[str, list[str], list[str]] | None:
+    lines = _source_lines(info.frame.f_code.co_filename, info.frame.f_globals)
+    index = info.lineno - 1
     if not 0 <= index < len(lines):
         return None
     if custom:
@@ -226,7 +267,7 @@ def _read_context(raw: RawFrame, size: int, custom: bool) -> Context | None:
     if custom:
         pre.reverse()  # the custom variant lists the line just above first
     post = [_line(line) for line in lines[index + 1 : index + 1 + size]]
-    return _line(lines[index]), tuple(pre), tuple(post)
+    return _line(lines[index]), pre, post
 
 
 def _source_lines(filename: str, f_globals: dict[str, Any]) -> list[str]:
@@ -245,52 +286,51 @@ def _line(text: str) -> str:
     return text
 
 
-_columns: dict[tuple[CodeType, int], int | None] = {}
-
-
-def _column(raw: RawFrame) -> int | None:
+def _column(code: CodeType, lasti: int) -> int | None:
     """1-based column of the failing expression (Python ≥ 3.11 only)."""
-    if not _HAS_QUALNAME or raw.lasti < 0:
+    if not _HAS_QUALNAME or lasti < 0:
         return None
-    code = raw.frame.f_code
-    key = (code, raw.lasti)
-    try:
-        return _columns[key]
-    except KeyError:
-        pass
     try:
         positions = code.co_positions()  # type: ignore[attr-defined]
-        column = next(itertools.islice(positions, raw.lasti // 2, None))[2]
+        column = next(itertools.islice(positions, lasti // 2, None))[2]
     except (StopIteration, AttributeError, ValueError):
-        column = None
-    if len(_columns) >= _CACHE_LIMIT:
-        _columns.clear()
-    _columns[key] = found = None if column is None else column + 1
-    return found
+        return None
+    return None if column is None else column + 1
+
+
+def _fingerprint_key(site: Site) -> str:
+    """``module:function`` as the grouping key sees a frame (see ``_fingerprint``)."""
+    function = site.function.rpartition("<locals>.")[2]
+    if function.rpartition(".")[2] in _COMPREHENSIONS:
+        return ""  # Python 3.12 inlines comprehensions: they must not count
+    module = site.module
+    if not module or module == "__main__":
+        name = site.filename
+        module = (name[:-3] if name.endswith(".py") else name).replace("/", ".")
+    return f"{module}:{function}"
+
+
+def _unknown_site(frame: FrameType) -> Site:
+    site = Site.__new__(Site)
+    site.module, site.own, site.hideable = "", False, False
+    site.function = str(getattr(frame.f_code, "co_name", "<unknown>"))
+    site.abs_path = site.filename = "<unknown>"
+    site.in_app = False
+    site.key = f"<unknown>:{site.function}"
+    return site
 
 
 # ---------------------------------------------------------------- names and paths
 
 
-_qualnames: dict[CodeType, str] = {}
-
-
 def _qualname(frame: FrameType, code: CodeType) -> str:
     if _HAS_QUALNAME:
         return code.co_qualname  # type: ignore[attr-defined,no-any-return]
-    cached = _qualnames.get(code)
-    if cached is not None:
-        return cached
     try:
         found = _find_qualname(frame, code)
     except Exception:
         found = None
-    if found is None:
-        return code.co_name
-    if len(_qualnames) >= _CACHE_LIMIT:
-        _qualnames.clear()
-    _qualnames[code] = found
-    return found
+    return code.co_name if found is None else found
 
 
 def _find_qualname(frame: FrameType, code: CodeType) -> str | None:
@@ -311,21 +351,6 @@ def _find_qualname(frame: FrameType, code: CodeType) -> str | None:
         if getattr(func, "__code__", None) is code:
             return str(func.__qualname__)
     return None
-
-
-_locations: dict[tuple[str, str, FrameOptions], tuple[str, str, bool]] = {}
-
-
-def _locate(co_filename: str, module: str, options: FrameOptions) -> tuple[str, str, bool]:
-    key = (co_filename, module, options)
-    found = _locations.get(key)
-    if found is None:
-        abs_path = _absolute(co_filename)
-        found = (abs_path, _relative(abs_path, module), _in_app(abs_path, module, options))
-        if len(_locations) >= _CACHE_LIMIT:
-            _locations.clear()
-        _locations[key] = found
-    return found
 
 
 def _absolute(path: str) -> str:
