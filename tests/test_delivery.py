@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import socket
 import threading
 import time
 from typing import Any, Callable
@@ -336,3 +337,41 @@ def test_batches_stay_under_the_request_size_cap(
     sizes: list[Any] = [len(gzip.decompress(r.raw)) for r in server.requests]
     assert max(sizes) <= 5 * 1024 * 1024
     assert len(server.events) == 15
+
+
+def test_a_trickling_response_body_is_cut_off_at_the_timeout(make_client: MakeClient) -> None:
+    """requests' timeout bounds each read; the transport bounds the body as a whole."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n")
+            for byte in b'{"status": 1}':
+                if stop.wait(0.5):  # a byte every half second: each read is within timeout
+                    return
+                conn.sendall(bytes([byte]))
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    try:
+        client = make_client(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=1.0)
+        client.capture("x", distinct_id="u")
+        started = time.monotonic()
+        assert client.flush(timeout=30)
+        assert time.monotonic() - started < 4  # not the 6.5 s the whole body takes
+        assert client.stats()["sent"] == 1
+    finally:
+        stop.set()
+        server.join(10)
+        listener.close()

@@ -145,7 +145,8 @@ class Options:
     max_queue_bytes: int
     """At most this many bytes of serialised events wait in memory."""
     timeout: float
-    """Seconds to connect, and seconds to wait for the response, per request."""
+    """Seconds to connect, and seconds the server may stay silent while answering; reading
+    the (short) response body stops after ``timeout`` seconds in all."""
     max_retries: int
     """Resends of a batch after transient failures before it is given up (about 65 s of waits)."""
     gzip: bool

@@ -10,6 +10,7 @@ sent, so importing the library stays cheap.
 from __future__ import annotations
 
 import threading
+import time
 
 from ._version import __version__
 
@@ -78,19 +79,28 @@ class HttpTransport:
             session.mount("https://", adapter)
             session.headers["User-Agent"] = USER_AGENT
             self._session = session
+        started = time.monotonic()
         try:
             response = self._session.post(
-                self.url, data=body, headers=dict(headers), timeout=self.timeout
+                self.url, data=body, headers=dict(headers), timeout=self.timeout, stream=True
             )
         except requests.RequestException as exc:
             return TransportResponse(status=None, error=_describe(exc))
+        # The status has arrived. Read at most 500 bytes of the body, for log lines, and
+        # stop at the timeout: requests' timeout bounds each read, not a body that trickles.
+        excerpt = bytearray()
         try:
-            text = response.content[:500].decode("utf-8", "replace")
-        except requests.RequestException as exc:  # the body was cut off mid-read
-            return TransportResponse(status=None, error=_describe(exc))
+            for byte in response.iter_content(1):
+                excerpt += byte
+                if len(excerpt) >= 500 or time.monotonic() - started > self.timeout:
+                    break
+        except requests.RequestException:
+            pass  # the body broke off; the status still says what the server did
+        finally:
+            response.close()
         return TransportResponse(
             status=response.status_code,
-            body=text,
+            body=excerpt.decode("utf-8", "replace"),
             retry_after=response.headers.get("Retry-After"),
         )
 
