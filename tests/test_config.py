@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from posthog_exceptions import Client, init
-from posthog_exceptions._config import EU_HOST, US_HOST, build_options
+from posthog_exceptions._config import build_options
+from posthog_exceptions._validate import EU_HOST, US_HOST
 
 KEY = "phc_abc123"
 
@@ -186,7 +187,7 @@ def test_options_are_frozen_and_typed() -> None:
     assert options.timeout == 3.0
     assert isinstance(options.timeout, float)
     with pytest.raises(AttributeError):
-        options.batch_size = 8  # type: ignore[misc]
+        options.batch_size = 8
     with pytest.raises(TypeError):
         options.properties["team"] = "x"  # type: ignore[index]
 

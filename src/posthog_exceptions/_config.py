@@ -15,13 +15,31 @@ keeps running.
 
 from __future__ import annotations
 
-import math
 import os
-from _collections_abc import Mapping  # collections.abc, without importing collections
 from types import MappingProxyType
+
+from ._validate import (
+    US_HOST,
+    check_api_key,
+    check_bool,
+    check_distinct_id,
+    check_exception_types,
+    check_frame_format,
+    check_host,
+    check_int,
+    check_names,
+    check_optional_callable,
+    check_optional_str,
+    check_path,
+    check_properties,
+    check_seconds,
+    check_transport,
+    show,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Callable, Optional, Union
 
     from ._types import Transport
@@ -29,20 +47,8 @@ if TYPE_CHECKING:
     DistinctIdOption = Union[str, Callable[[], Optional[str]]]
     BeforeSend = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
 
-US_HOST = "https://us.i.posthog.com"
-EU_HOST = "https://eu.i.posthog.com"
-_HOST_ALIASES = {
-    "us": US_HOST,
-    "eu": EU_HOST,
-    # The app hosts serve the UI; events belong on the ingestion hosts.
-    "https://app.posthog.com": US_HOST,
-    "https://us.posthog.com": US_HOST,
-    "https://eu.posthog.com": EU_HOST,
-}
 API_KEY_ENV_VARS = ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY")
 HOST_ENV_VAR = "POSTHOG_HOST"
-MAX_API_KEY_LENGTH = 64
-FRAME_FORMATS = ("python", "custom")
 _MINIMUM = {"max_retries": 0, "context_lines": 0, "max_frames": 10}
 
 
@@ -237,185 +243,6 @@ class Options:
 OPTION_NAMES = tuple(name for name in _FIELDS if name not in ("api_key", "host"))
 
 
-def _show(value: object) -> str:
-    """The bad value as shown in an error message: its repr (bounded) and type."""
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__} object>"
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{text} ({type(value).__name__})"
-
-
-def _expect(name: str, value: object, ok: bool, wanted: str) -> None:
-    if not ok:
-        raise TypeError(f"option {name!r} must be {wanted}, got {_show(value)}")
-
-
-def _check_bool(name: str, value: object) -> bool:
-    _expect(name, value, isinstance(value, bool), "True or False")
-    return bool(value)
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    _expect(name, value, isinstance(value, int) and not isinstance(value, bool), "an int")
-    assert isinstance(value, int)
-    if value < minimum:
-        raise ValueError(f"option {name!r} must be at least {minimum}, got {value!r}")
-    return value
-
-
-def _check_seconds(name: str, value: object, *, allow_zero: bool, unit: str = "seconds") -> float:
-    _expect(
-        name,
-        value,
-        isinstance(value, (int, float)) and not isinstance(value, bool),
-        f"a number of {unit}",
-    )
-    assert isinstance(value, (int, float))
-    number = float(value)
-    if math.isnan(number) or math.isinf(number):
-        raise ValueError(f"option {name!r} must be a finite number of {unit}, got {value!r}")
-    if number < 0 or (number == 0 and not allow_zero):
-        bound = "zero or more" if allow_zero else "more than zero"
-        raise ValueError(f"option {name!r} must be {bound} {unit}, got {value!r}")
-    return number
-
-
-def _check_optional_str(name: str, value: object) -> str | None:
-    _expect(name, value, value is None or isinstance(value, str), "a string or None")
-    assert value is None or isinstance(value, str)
-    return value
-
-
-def _check_optional_callable(name: str, value: object) -> Any:
-    _expect(name, value, value is None or callable(value), "a callable or None")
-    return value
-
-
-def _check_distinct_id(value: object) -> DistinctIdOption | None:
-    ok = value is None or isinstance(value, str) or callable(value)
-    _expect("distinct_id", value, ok, "a string, a callable returning one, or None")
-    if isinstance(value, str) and not value.strip():
-        raise ValueError(f"option 'distinct_id' must not be blank, got {value!r}")
-    return value  # type: ignore[return-value]
-
-
-def _check_properties(value: object) -> Mapping[str, Any]:
-    if value is None:
-        return MappingProxyType({})
-    _expect("properties", value, isinstance(value, Mapping), "a mapping of str to values")
-    assert isinstance(value, Mapping)
-    for key in value:
-        if not isinstance(key, str):
-            raise TypeError(f"option 'properties' must have str keys, got key {_show(key)}")
-    return MappingProxyType(dict(value))
-
-
-def _check_exception_types(value: object) -> tuple[type[BaseException], ...]:
-    items = (value,) if isinstance(value, type) else value
-    ok = isinstance(items, (tuple, list, set, frozenset)) and all(
-        isinstance(item, type) and issubclass(item, BaseException) for item in items
-    )
-    _expect("ignore", value, ok, "an exception type or a tuple of them")
-    assert isinstance(items, (tuple, list, set, frozenset))
-    return tuple(items)
-
-
-def _check_names(name: str, value: object) -> tuple[str, ...]:
-    items = (value,) if isinstance(value, str) else value
-    ok = isinstance(items, (tuple, list, set, frozenset)) and all(isinstance(i, str) for i in items)
-    _expect(name, value, ok, "a string or a list of strings")
-    assert isinstance(items, (tuple, list, set, frozenset))
-    for item in items:
-        if not item.strip():
-            raise ValueError(f"option {name!r} must not contain blank names, got {value!r}")
-    return tuple(items)
-
-
-def _check_path(name: str, value: object) -> str | None:
-    ok = value is None or isinstance(value, (str, os.PathLike))
-    _expect(name, value, ok, "a path or None")
-    if value is None:
-        return None
-    path = os.fspath(value)  # type: ignore[call-overload]
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"option {name!r} must be a non-empty path, got {value!r}")
-    return os.path.abspath(path)
-
-
-def _check_frame_format(value: object) -> str:
-    _expect("frame_format", value, isinstance(value, str), "a string")
-    if value not in FRAME_FORMATS:
-        raise ValueError(f"option 'frame_format' must be 'python' or 'custom', got {value!r}")
-    return str(value)
-
-
-def _check_transport(value: object) -> Any:
-    ok = value is None or callable(getattr(value, "send", None))
-    _expect("transport", value, ok, "an object with a send(body, headers) method, or None")
-    return value
-
-
-def check_api_key(value: object, source: str = "option 'api_key'") -> str:
-    """Validate a project API key as PostHog's capture service does; return it trimmed.
-
-    The message names where the key came from; a personal key is shown only by
-    its prefix and length, since it is a secret.
-    """
-    if not isinstance(value, str):
-        raise TypeError(f"{source} must be a string, got {_show(value)}")
-    key = value.strip()
-    if not key:
-        raise ValueError(f"{source} is empty, got {value!r}; pass the project API key (phc_...)")
-    if key.startswith("phx_"):
-        raise ValueError(
-            f"{source} is a personal API key ('phx_...', {len(key)} characters); "
-            "events need the project API key ('phc_...') from the project settings"
-        )
-    if "\x00" in key:
-        raise ValueError(f"{source} contains a NUL character, got {key!r}")
-    if not key.isascii():
-        raise ValueError(f"{source} must be ASCII, got {key!r}")
-    if len(key) > MAX_API_KEY_LENGTH:
-        raise ValueError(
-            f"{source} must be at most {MAX_API_KEY_LENGTH} characters, "
-            f"got {key[:12]!r}... ({len(key)} characters)"
-        )
-    return key
-
-
-def check_host(value: object, source: str = "option 'host'") -> str:
-    """Resolve ``"us"``/``"eu"`` and the app hosts; require an http(s) URL; drop a trailing /."""
-    if not isinstance(value, str):
-        raise TypeError(f"{source} must be a string, got {_show(value)}")
-    host = value.strip()
-    alias = _HOST_ALIASES.get(host.lower().rstrip("/"))
-    if alias is not None:
-        return alias
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(host)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        parts, port_ok = None, False
-    if (
-        parts is None
-        or not port_ok
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.query
-        or parts.fragment
-    ):
-        raise ValueError(
-            f"{source} must be an http(s) URL such as 'https://eu.i.posthog.com', "
-            f"or 'us' or 'eu', got {value!r}"
-        )
-    return host.rstrip("/")
-
-
 def _from_environment(environ: Mapping[str, str]) -> tuple[str | None, str]:
     for var in API_KEY_ENV_VARS:
         if environ.get(var, "").strip():
@@ -438,7 +265,7 @@ def build_options(
 
             close = difflib.get_close_matches(name, (*OPTION_NAMES, "api_key", "host"), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"unknown option {name!r}={_show(value)}{hint}")
+            raise TypeError(f"unknown option {name!r}={show(value)}{hint}")
 
     if api_key is None:
         api_key, key_source = _from_environment(env)
@@ -459,34 +286,34 @@ def build_options(
         value = given[name]
         default = getattr(defaults, name)
         if name == "distinct_id":
-            checked[name] = _check_distinct_id(value)
+            checked[name] = check_distinct_id(value)
         elif name == "properties":
-            checked[name] = _check_properties(value)
+            checked[name] = check_properties(value)
         elif name == "transport":
-            checked[name] = _check_transport(value)
+            checked[name] = check_transport(value)
         elif name == "before_send":
-            checked[name] = _check_optional_callable(name, value)
+            checked[name] = check_optional_callable(name, value)
         elif name in ("release", "environment"):
-            checked[name] = _check_optional_str(name, value)
+            checked[name] = check_optional_str(name, value)
         elif name == "ignore":
-            checked[name] = _check_exception_types(value)
+            checked[name] = check_exception_types(value)
         elif name in ("scrub_names", "in_app_include", "in_app_exclude"):
-            checked[name] = _check_names(name, value)
+            checked[name] = check_names(name, value)
         elif name in ("project_root", "spool_dir"):
-            checked[name] = _check_path(name, value)
+            checked[name] = check_path(name, value)
         elif name == "frame_format":
-            checked[name] = _check_frame_format(value)
+            checked[name] = check_frame_format(value)
         elif isinstance(default, bool):
-            checked[name] = _check_bool(name, value)
+            checked[name] = check_bool(name, value)
         elif isinstance(default, int):
-            checked[name] = _check_int(name, value, minimum=_MINIMUM.get(name, 1))
+            checked[name] = check_int(name, value, minimum=_MINIMUM.get(name, 1))
         elif isinstance(default, float):
             if name == "rate_limit_per_second":
-                checked[name] = _check_seconds(
+                checked[name] = check_seconds(
                     name, value, allow_zero=True, unit="events per second"
                 )
             else:
-                checked[name] = _check_seconds(name, value, allow_zero=name == "shutdown_timeout")
+                checked[name] = check_seconds(name, value, allow_zero=name == "shutdown_timeout")
         else:  # pragma: no cover - every option has a branch above
             raise AssertionError(name)
     return Options(api_key=key, host=resolved_host, **checked)

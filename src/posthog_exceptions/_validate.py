@@ -1,0 +1,210 @@
+"""Checks for each kind of option value; every failure names the option and shows the value.
+
+``TypeError`` for a value of the wrong type, ``ValueError`` for the right type with a
+bad value. Used by :func:`posthog_exceptions._config.build_options`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from _collections_abc import Mapping  # collections.abc, without importing collections
+from types import MappingProxyType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._config import DistinctIdOption
+
+US_HOST = "https://us.i.posthog.com"
+EU_HOST = "https://eu.i.posthog.com"
+HOST_ALIASES = {
+    "us": US_HOST,
+    "eu": EU_HOST,
+    # The app hosts serve the UI; events belong on the ingestion hosts.
+    "https://app.posthog.com": US_HOST,
+    "https://us.posthog.com": US_HOST,
+    "https://eu.posthog.com": EU_HOST,
+}
+MAX_API_KEY_LENGTH = 64
+FRAME_FORMATS = ("python", "custom")
+
+
+def show(value: object) -> str:
+    """The bad value as shown in an error message: its repr (bounded) and type."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} object>"
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def expect(name: str, value: object, ok: bool, wanted: str) -> None:
+    if not ok:
+        raise TypeError(f"option {name!r} must be {wanted}, got {show(value)}")
+
+
+def check_bool(name: str, value: object) -> bool:
+    expect(name, value, isinstance(value, bool), "True or False")
+    return bool(value)
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    expect(name, value, isinstance(value, int) and not isinstance(value, bool), "an int")
+    assert isinstance(value, int)
+    if value < minimum:
+        raise ValueError(f"option {name!r} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def check_seconds(name: str, value: object, *, allow_zero: bool, unit: str = "seconds") -> float:
+    expect(
+        name,
+        value,
+        isinstance(value, (int, float)) and not isinstance(value, bool),
+        f"a number of {unit}",
+    )
+    assert isinstance(value, (int, float))
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError(f"option {name!r} must be a finite number of {unit}, got {value!r}")
+    if number < 0 or (number == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "more than zero"
+        raise ValueError(f"option {name!r} must be {bound} {unit}, got {value!r}")
+    return number
+
+
+def check_optional_str(name: str, value: object) -> str | None:
+    expect(name, value, value is None or isinstance(value, str), "a string or None")
+    assert value is None or isinstance(value, str)
+    return value
+
+
+def check_optional_callable(name: str, value: object) -> Any:
+    expect(name, value, value is None or callable(value), "a callable or None")
+    return value
+
+
+def check_distinct_id(value: object) -> DistinctIdOption | None:
+    ok = value is None or isinstance(value, str) or callable(value)
+    expect("distinct_id", value, ok, "a string, a callable returning one, or None")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"option 'distinct_id' must not be blank, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_properties(value: object) -> Mapping[str, Any]:
+    if value is None:
+        return MappingProxyType({})
+    expect("properties", value, isinstance(value, Mapping), "a mapping of str to values")
+    assert isinstance(value, Mapping)
+    for key in value:
+        if not isinstance(key, str):
+            raise TypeError(f"option 'properties' must have str keys, got key {show(key)}")
+    return MappingProxyType(dict(value))
+
+
+def check_exception_types(value: object) -> tuple[type[BaseException], ...]:
+    items = (value,) if isinstance(value, type) else value
+    ok = isinstance(items, (tuple, list, set, frozenset)) and all(
+        isinstance(item, type) and issubclass(item, BaseException) for item in items
+    )
+    expect("ignore", value, ok, "an exception type or a tuple of them")
+    assert isinstance(items, (tuple, list, set, frozenset))
+    return tuple(items)
+
+
+def check_names(name: str, value: object) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else value
+    ok = isinstance(items, (tuple, list, set, frozenset)) and all(isinstance(i, str) for i in items)
+    expect(name, value, ok, "a string or a list of strings")
+    assert isinstance(items, (tuple, list, set, frozenset))
+    for item in items:
+        if not item.strip():
+            raise ValueError(f"option {name!r} must not contain blank names, got {value!r}")
+    return tuple(items)
+
+
+def check_path(name: str, value: object) -> str | None:
+    ok = value is None or isinstance(value, (str, os.PathLike))
+    expect(name, value, ok, "a path or None")
+    if value is None:
+        return None
+    path = os.fspath(value)  # type: ignore[call-overload]
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"option {name!r} must be a non-empty path, got {value!r}")
+    return os.path.abspath(path)
+
+
+def check_frame_format(value: object) -> str:
+    expect("frame_format", value, isinstance(value, str), "a string")
+    if value not in FRAME_FORMATS:
+        raise ValueError(f"option 'frame_format' must be 'python' or 'custom', got {value!r}")
+    return str(value)
+
+
+def check_transport(value: object) -> Any:
+    ok = value is None or callable(getattr(value, "send", None))
+    expect("transport", value, ok, "an object with a send(body, headers) method, or None")
+    return value
+
+
+def check_api_key(value: object, source: str = "option 'api_key'") -> str:
+    """Validate a project API key as PostHog's capture service does; return it trimmed.
+
+    The message names where the key came from; a personal key is shown only by
+    its prefix and length, since it is a secret.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{source} must be a string, got {show(value)}")
+    key = value.strip()
+    if not key:
+        raise ValueError(f"{source} is empty, got {value!r}; pass the project API key (phc_...)")
+    if key.startswith("phx_"):
+        raise ValueError(
+            f"{source} is a personal API key ('phx_...', {len(key)} characters); "
+            "events need the project API key ('phc_...') from the project settings"
+        )
+    if "\x00" in key:
+        raise ValueError(f"{source} contains a NUL character, got {key!r}")
+    if not key.isascii():
+        raise ValueError(f"{source} must be ASCII, got {key!r}")
+    if len(key) > MAX_API_KEY_LENGTH:
+        raise ValueError(
+            f"{source} must be at most {MAX_API_KEY_LENGTH} characters, "
+            f"got {key[:12]!r}... ({len(key)} characters)"
+        )
+    return key
+
+
+def check_host(value: object, source: str = "option 'host'") -> str:
+    """Resolve ``"us"``/``"eu"`` and the app hosts; require an http(s) URL; drop a trailing /."""
+    if not isinstance(value, str):
+        raise TypeError(f"{source} must be a string, got {show(value)}")
+    host = value.strip()
+    alias = HOST_ALIASES.get(host.lower().rstrip("/"))
+    if alias is not None:
+        return alias
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(host)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if (
+        parts is None
+        or not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"{source} must be an http(s) URL such as 'https://eu.i.posthog.com', "
+            f"or 'us' or 'eu', got {value!r}"
+        )
+    return host.rstrip("/")
