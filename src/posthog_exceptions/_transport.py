@@ -27,6 +27,8 @@ A ``fork()`` in the middle of another thread's import would leave the child a
 half-initialised module in ``sys.modules`` that can never finish (``gzip`` without
 ``compress``). Taking this lock before forking waits for such an import to end."""
 BATCH_PATH = "/batch/"
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+"""A request carries at most this many bytes of events (before compression)."""
 
 
 class TransportResponse:

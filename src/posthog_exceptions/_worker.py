@@ -29,8 +29,9 @@ from . import _process, _retry
 from ._event import iso_now
 from ._log import internal_error, logger
 from ._retry import Verdict
-from ._spool import Corrupt, Spool, event_count
-from ._transport import HttpTransport, TransportResponse, import_lock
+from ._spool import Spool
+from ._spooling import REPLAY_SEQ, Spooling
+from ._transport import MAX_REQUEST_BYTES, HttpTransport, TransportResponse, import_lock
 from ._version import __version__
 
 TYPE_CHECKING = False
@@ -41,16 +42,13 @@ if TYPE_CHECKING:
     from ._stats import Counters
     from ._types import Transport
 
-MAX_REQUEST_BYTES = 5 * 1024 * 1024
 GZIP_LEVEL = 6
 THREAD_NAME = "posthog-exceptions-worker"
-REPLAY_INTERVAL = 5.0  # seconds between two looks at the spool after successful sends
-REPLAY_SEQ = 1 << 62  # spooled batches are numbered above anything flush() waits for
 
 Item = tuple[int, bytes]  # (sequence number, serialised event)
 
 
-class Worker:
+class Worker(Spooling):
     """Queues serialised events and delivers them for one client."""
 
     def __init__(self, options: Options, counters: Counters) -> None:
@@ -396,85 +394,6 @@ class Worker:
             finally:
                 self._in_request = False
 
-    def _lose(self, items: list[Item], reason: str) -> None:
-        """Events that could not be delivered: to the spool if there is one, else dropped."""
-        if not items:
-            return
-        if self._spool is not None:
-            try:
-                overflow = self._spool.write(
-                    [payload for _, payload in items], self._options.api_key, self._options.host
-                )
-            except OSError as exc:
-                logger.warning("could not spool %d events: %s", len(items), exc)
-            else:
-                self._counters.add("spooled", len(items))
-                if overflow:
-                    self._counters.drop("spool_full", overflow)
-                    logger.warning("the spool is full; dropped its %d oldest events", overflow)
-                return
-        self._counters.drop(reason, len(items))
-        logger.info("dropped %d undelivered events (%s)", len(items), reason)
-
-    # ----------------------------------------------------------- the spool
-
-    def _maybe_replay(self) -> None:
-        """Send spooled events, looking at the spool at most every few seconds."""
-        now = time.monotonic()
-        if self._spool is None or now < self._replay_at:
-            return
-        self._replay_at = now + REPLAY_INTERVAL
-        self.replay_spool(None)
-
-    def replay_spool(self, deadline: float | None) -> int:
-        """Send the spool's events for this client's key and host, through the usual retry
-        policy; returns how many could not be delivered (they are spooled again)."""
-        spool = self._spool
-        with self._lock:
-            if spool is None or self._replay_thread is not None:
-                return 0  # no spool, or another thread is sending it
-            if self._closed:
-                self._replaying = False
-                self._progress.notify_all()
-                return 0
-            self._replay_thread = threading.current_thread()
-            self._replaying = True
-        undelivered = 0
-        try:
-            for path in spool.pending():
-                if self._expired(deadline) or self._closed:
-                    break
-                claimed = spool.claim(path)
-                if claimed is None:
-                    continue  # another process took it
-                try:
-                    stored = spool.read(claimed)
-                except Corrupt as exc:
-                    spool.quarantine(claimed)
-                    self._counters.drop("spool_corrupt", event_count(path))
-                    logger.warning("skipped an unreadable spool file: %s", exc)
-                    continue
-                if (stored.api_key, stored.host) != (self._options.api_key, self._options.host):
-                    spool.release(claimed)  # another project's: leave it for its client
-                    continue
-                for chunk in _chunks(stored.payloads, self._options.batch_size):
-                    if undelivered:  # the server is failing: straight back to the spool
-                        self._lose([(0, payload) for payload in chunk], "retries_exhausted")
-                        undelivered += len(chunk)
-                        continue
-                    with self._lock:
-                        self._replay_seq += 1
-                        batch = [(self._replay_seq, payload) for payload in chunk]
-                        self._inflight[self._replay_seq] = len(batch)
-                    undelivered += self._deliver_tracked(batch, deadline)
-                spool.done(claimed)
-        finally:
-            with self._lock:
-                self._replay_thread = None
-                self._replaying = False
-                self._progress.notify_all()
-        return undelivered
-
     # ----------------------------------------------------------- waiting
 
     def _expired(self, deadline: float | None) -> bool:
@@ -550,20 +469,6 @@ class Worker:
 
     def after_fork_in_parent(self) -> None:
         self._lock.release()
-
-
-def _chunks(payloads: list[bytes], size: int) -> list[list[bytes]]:
-    """Batches of at most ``size`` events and :data:`MAX_REQUEST_BYTES`."""
-    chunks: list[list[bytes]] = [[]]
-    total = 0
-    for payload in payloads:
-        current = chunks[-1]
-        if current and (len(current) >= size or total + len(payload) > MAX_REQUEST_BYTES):
-            chunks.append([])
-            total = 0
-        chunks[-1].append(payload)
-        total += len(payload) + 1
-    return [chunk for chunk in chunks if chunk]
 
 
 def _json_str(text: str) -> bytes:
