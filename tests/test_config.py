@@ -196,7 +196,7 @@ def test_defaults_are_the_documented_ones() -> None:
     options = build_options(KEY, None, {}, environ={})
     assert options.gzip is True
     assert options.sync_mode is False
-    assert options.batch_size == 100
+    assert options.batch_size == 1000
     assert options.max_retries == 10
     assert options.host == US_HOST
 

@@ -95,7 +95,7 @@ _DEFAULTS: dict[str, Any] = {
     "properties": _NO_PROPERTIES,
     "release": None,
     "environment": None,
-    "batch_size": 100,
+    "batch_size": 1000,
     "max_queue_size": 10_000,
     "max_queue_bytes": 32 * 1024 * 1024,
     "timeout": 10.0,
