@@ -375,3 +375,34 @@ def test_a_trickling_response_body_is_cut_off_at_the_timeout(make_client: MakeCl
         stop.set()
         server.join(10)
         listener.close()
+
+
+def test_an_event_captured_while_sending_does_not_deadlock() -> None:
+    """A transport (or a logging handler it triggers) may capture while a batch is sent."""
+    from posthog_exceptions.testing import MemoryTransport
+
+    class Reentrant(MemoryTransport):
+        client: Client | None = None
+
+        def send(self, body: bytes, headers: Any) -> Any:
+            if self.client is not None and len(self.bodies) == 0:
+                self.client.capture("from-inside-send", distinct_id="u")
+            return super().send(body, headers)
+
+    for sync in (True, False):
+        transport = Reentrant()
+        client = Client("phc_test", transport=transport, sync_mode=sync)
+        transport.client = client
+        finished = threading.Event()
+
+        def capture(c: Client = client, finished: threading.Event = finished) -> None:
+            c.capture("outer", distinct_id="u")
+            c.flush(timeout=10)  # the inner event is queued during this flush's send...
+            c.flush(timeout=10)  # ...so this one covers it
+            finished.set()
+
+        worker = threading.Thread(target=capture, daemon=True)
+        worker.start()
+        assert finished.wait(10), f"capture deadlocked (sync_mode={sync})"
+        assert sorted(e["event"] for e in transport.events) == ["from-inside-send", "outer"]
+        client.shutdown(timeout=5)

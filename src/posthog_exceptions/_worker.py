@@ -75,6 +75,7 @@ class Worker(Spooling):
         self._work = threading.Condition(self._lock)  # the delivering threads wait here
         self._progress = threading.Condition(self._lock)  # flush() waits here
         self._send_lock = threading.Lock()
+        self._delivering = threading.local()  # .active: this thread is delivering a batch
         self._queue: deque[Item] = deque()
         self._queued_bytes = 0
         self._last_seq = 0
@@ -132,6 +133,11 @@ class Worker(Spooling):
             direct = self._direct or not self._ensure_thread()
             if not direct:
                 self._work.notify()
+        if direct and getattr(self._delivering, "active", False):
+            # Captured by code the delivery itself ran (a transport or a logging handler
+            # reacting to it): queue it; the delivery under way sends it next. Delivering
+            # here would wait on this thread's own send lock.
+            return True
         if direct:
             bounded = self._exiting or not options.sync_mode
             self._drain_here(time.monotonic() + options.shutdown_timeout if bounded else None)
@@ -294,6 +300,8 @@ class Worker(Spooling):
 
     def _deliver_tracked(self, batch: list[Item], deadline: float | None) -> int:
         """Deliver a batch registered in flight; returns how many events were given up."""
+        outer = getattr(self._delivering, "active", False)
+        self._delivering.active = True
         try:
             return self._deliver(batch, deadline)
         except Exception:
@@ -301,6 +309,7 @@ class Worker(Spooling):
             self._counters.drop("internal_error", len(batch))
             return len(batch)
         finally:
+            self._delivering.active = outer
             with self._lock:
                 del self._inflight[batch[0][0]]
                 self._progress.notify_all()
