@@ -7,7 +7,14 @@ import sys
 
 import posthog_exceptions
 
-LAZY = {"Stats", "Transport"}  # for type checkers; loaded on first access
+LAZY = {  # loaded on first access: types for type checkers, integrations that import logging
+    "Stats",
+    "Transport",
+    "LoggingHandler",
+    "capture_logging",
+    "uncapture_logging",
+    "install_asyncio_handler",
+}
 
 
 def test_all_lists_exactly_the_public_names() -> None:

@@ -33,12 +33,15 @@ from ._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._asyncio import install_asyncio_handler
+    from ._logging import LoggingHandler, capture_logging, uncapture_logging
     from ._types import Stats, Transport
 
 __all__ = [
     "DROP_REASONS",
     "CaptureExceptions",
     "Client",
+    "LoggingHandler",
     "Options",
     "Stats",
     "Transport",
@@ -48,21 +51,33 @@ __all__ = [
     "capture",
     "capture_exception",
     "capture_exceptions",
+    "capture_logging",
     "flush",
     "get_client",
     "identify",
     "init",
+    "install_asyncio_handler",
     "install_hooks",
     "shutdown",
     "stats",
+    "uncapture_logging",
     "uninstall_hooks",
 ]
 
 
 def __getattr__(name: str) -> object:
-    """``Stats`` and ``Transport`` are for type checkers; loading them costs ``typing``."""
+    """``Stats`` and ``Transport`` are for type checkers; loading them costs ``typing``.
+    The integrations load on first use (the logging one imports ``logging``)."""
     if name in ("Stats", "Transport"):
         from . import _types
 
         return getattr(_types, name)
+    if name in ("LoggingHandler", "capture_logging", "uncapture_logging"):
+        from . import _logging
+
+        return getattr(_logging, name)
+    if name == "install_asyncio_handler":
+        from . import _asyncio
+
+        return _asyncio.install_asyncio_handler
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

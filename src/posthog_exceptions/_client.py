@@ -33,6 +33,7 @@ from ._worker import Worker
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
+    from types import FrameType
     from typing import Any, Callable, TypeVar
 
     from ._capture import ExceptionArg
@@ -237,11 +238,14 @@ class Client:
         properties: Mapping[str, Any] | None = None,
         fingerprint: str | Sequence[str] | None = None,
         automatic: bool = False,
+        stack: FrameType | None = None,
     ) -> str | None:
         """The one path of every exception: filter, build, send, mark as sent.
 
         ``automatic`` captures (hooks, decorators, integrations) also skip the
-        built-in ignore list (KeyboardInterrupt, SystemExit, …)."""
+        built-in ignore list (KeyboardInterrupt, SystemExit, …). ``stack`` is the
+        frame where the synthesised stack of a never-raised exception ends (by
+        default the caller's; the logging integration passes the logging call)."""
         if not self.enabled or Busy.active():
             return None
         resolved = resolve(exception)
@@ -260,7 +264,7 @@ class Client:
                 self._exceptions = ExceptionBuilder(self.options)
             synthetic = None
             if tb is None:
-                synthetic = _frames.from_stack(sys._getframe(1))
+                synthetic = _frames.from_stack(sys._getframe(1) if stack is None else stack)
             walked = self._exceptions.walk(
                 exc, tb, fingerprint=fingerprint, synthetic_stack=synthetic
             )

@@ -8,6 +8,7 @@ whether or not the application set PostHog up.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from ._client import Client
@@ -36,7 +37,9 @@ def init(
     """Create the default client from these options (see :class:`Client`) and install it.
 
     Unless ``install_hooks=False``, unhandled exceptions (main thread, other threads,
-    ``__del__`` and friends) are sent through it from now on. A previous default client
+    ``__del__`` and friends) are sent through it from now on — and, when called inside a
+    running asyncio event loop, what that loop can only print (see
+    :func:`install_asyncio_handler`). A previous default client
     is shut down (its queue flushed for up to its ``shutdown_timeout``).
     """
     global _client
@@ -50,6 +53,10 @@ def init(
         previous.shutdown()
     if install_hooks and client.enabled:
         client.install_hooks()
+        if "asyncio" in sys.modules:  # no loop can be running otherwise: never import it
+            from ._asyncio import install_in_running_loop
+
+            install_in_running_loop()
     return client
 
 

@@ -1,0 +1,137 @@
+"""The ``asyncio`` integration: what an event loop would otherwise only print.
+
+An event loop hands errors nobody can receive to its *exception handler*:
+"Task exception was never retrieved" (a task that failed and was never awaited,
+reported when it is garbage-collected), exceptions in ``call_soon``/``call_later``
+callbacks and protocol methods, errors while shutting down ``asyncio.run()``.
+:func:`install_asyncio_handler` sets a handler that sends the ``exception`` of
+such a context with ``mechanism: asyncio``, ``handled: false``, level ``error``,
+``$exception_source: python.asyncio``, ``$asyncio_message``, and the task's name
+(``$asyncio_task_name``) or the callback (``$asyncio_handle``) when there is one,
+then *always* calls the handler it replaced (or the loop's default handler, which
+logs the usual message). Contexts without an exception (say, "Unclosed client
+session" style warnings) are passed on and not sent. ``asyncio.CancelledError``
+is not an error and is never sent.
+
+An exception that escapes ``asyncio.run(main())`` is not the loop's business: it
+reaches ``sys.excepthook`` like any other, and is sent once.
+
+This module never imports :mod:`asyncio` at import time; the package exports it lazily.
+"""
+
+from __future__ import annotations
+
+from ._log import internal_error
+from ._serialize import safe_repr, safe_str
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
+    from typing import Any, Callable, Dict, Optional
+
+    from ._client import Client
+
+    Context = Dict[str, Any]
+    PreviousHandler = Optional[Callable[[AbstractEventLoop, Context], object]]
+
+
+class AsyncioHandler:
+    """An event-loop exception handler that sends the context's exception, then chains."""
+
+    __slots__ = ("client", "previous")
+
+    def __init__(self, previous: PreviousHandler, client: Client | None) -> None:
+        self.previous = previous
+        self.client = client
+
+    def __call__(self, loop: AbstractEventLoop, context: Context) -> None:
+        try:
+            self._capture(context)
+        except Exception:
+            internal_error("the asyncio integration failed")
+        finally:
+            if self.previous is not None:
+                self.previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+    def _capture(self, context: Context) -> None:
+        exception = context.get("exception")
+        if not isinstance(exception, BaseException):
+            return
+        client = self.client
+        if client is None:
+            from ._global import get_client
+
+            client = get_client()
+        if client is None:
+            return
+        properties: dict[str, Any] = {
+            "$asyncio_message": safe_str(context.get("message") or "Unhandled exception", 1000)
+        }
+        task = context.get("task") or context.get("future")
+        get_name = getattr(task, "get_name", None)
+        if callable(get_name):
+            properties["$asyncio_task_name"] = safe_str(get_name(), 200)
+        handle = context.get("handle")
+        if handle is not None:
+            properties["$asyncio_handle"] = safe_repr(handle, 500)
+        client._capture_exception(
+            exception,
+            mechanism="asyncio",
+            handled=False,
+            level="error",
+            source="python.asyncio",
+            properties=properties,
+            automatic=True,  # CancelledError is flow control, not an error
+        )
+
+
+def install_asyncio_handler(
+    loop: AbstractEventLoop | None = None, *, client: Client | None = None
+) -> None:
+    """Send what the event loop ``loop`` (by default the running one) can only print.
+
+    ``client`` defaults to the one :func:`init` installed, looked up for each error.
+    Idempotent: installing again on the same loop only switches the client. Raises
+    ``RuntimeError`` when no loop is given and none is running."""
+    if client is not None:
+        from ._client import Client
+
+        if not isinstance(client, Client):
+            raise TypeError(f"'client' must be a posthog_exceptions.Client or None, got {client!r}")
+    if loop is None:
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "install_asyncio_handler() needs an event loop: call it inside a coroutine "
+                "(a running loop) or pass loop="
+            ) from None
+    _install(loop, client, replace=True)
+
+
+def install_in_running_loop() -> None:
+    """What :func:`init` does: install a handler (following the default client) in the
+    running loop, if any, leaving one that is already there alone."""
+    import sys
+
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return  # a program that never imported asyncio has no loop
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    _install(loop, None, replace=False)
+
+
+def _install(loop: AbstractEventLoop, client: Client | None, *, replace: bool) -> None:
+    current = loop.get_exception_handler()
+    if isinstance(current, AsyncioHandler):
+        if replace:
+            current.client = client
+        return
+    loop.set_exception_handler(AsyncioHandler(current, client))
