@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import traceback
 from collections.abc import AsyncGenerator, Generator, Iterator
 from typing import Any, Callable
 
@@ -45,6 +46,56 @@ def test_bare_decorator_reraises_and_sends(cap: Captured) -> None:
     assert divide.__doc__ == "Divide."
     assert str(inspect.signature(divide)) == "(a: 'int', b: 'int') -> 'float'"
     assert divide.__wrapped__(6, 2) == 3  # type: ignore[attr-defined]
+
+
+def test_every_kind_of_parameter_is_forwarded_as_given(cap: Captured) -> None:
+    def target(
+        a: Any,
+        b: Any = [],  # noqa: B006 (the default object must reach the function)
+        /,
+        c: Any = 3,
+        *args: Any,
+        d: Any,
+        e: Any = None,
+        **kw: Any,
+    ) -> Any:
+        return (a, b, c, args, d, e, kw)
+
+    wrapped: Any = capture_exceptions(client=cap.client)(target)
+    assert inspect.signature(wrapped) == inspect.signature(target)
+    assert wrapped(1, d=4) == target(1, d=4)
+    assert wrapped(1, d=4)[1] is (target.__defaults__ or ())[0]  # the same default object
+    assert wrapped(1, 2, 3, 4, 5, d=6, e=7, z=8) == (1, 2, 3, (4, 5), 6, 7, {"z": 8})
+    assert wrapped(1, c=9, d=0) == target(1, c=9, d=0)
+    with pytest.raises(TypeError):
+        wrapped(a=1, d=4)  # positional-only stays positional-only
+    with pytest.raises(TypeError):
+        wrapped(1, 2)  # d is still required
+    assert cap.transport.events == []  # argument errors raised by the call are not sent
+
+    def only_keywords(*, key: str) -> str:
+        return key
+
+    assert capture_exceptions(client=cap.client)(only_keywords)(key="k") == "k"
+
+    def clashing(_posthog_exceptions_function: int) -> int:
+        return _posthog_exceptions_function + 1
+
+    assert capture_exceptions(client=cap.client)(clashing)(1) == 2
+
+
+def test_the_wrapper_frame_is_not_in_the_event(cap: Captured) -> None:
+    @capture_exceptions(client=cap.client)
+    def fails(n: int) -> None:
+        raise ValueError(n)
+
+    with pytest.raises(ValueError) as info:
+        fails(1)
+    functions = [frame["function"] for frame in frames(only_entry(cap))]
+    assert functions[-1].endswith("fails")
+    assert not any("capture_exceptions" in name for name in functions)
+    names = [entry.filename for entry in traceback.extract_tb(info.tb)]
+    assert "<posthog_exceptions.capture_exceptions>" in names  # Python's own traceback
 
 
 def test_without_parentheses_uses_the_default_client() -> None:
