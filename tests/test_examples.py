@@ -164,3 +164,29 @@ def test_the_demo_runs() -> None:
     assert "$identify" in out
     assert "      2  PaymentDeclined" in out  # two crashes, one group
     assert "Traceback (most recent call last):" in out
+
+
+@pytest.mark.parametrize(
+    ("script", "mechanism", "route", "distinct_id", "value"),
+    [
+        ("django_app.py", "django", "invoices/<int:invoice_id>/", "user-12", "invoice 12"),
+        ("flask_app.py", "flask", "/orders/<int:order_id>", "user-42", "order 7"),
+        ("fastapi_app.py", "starlette", "/items/{item_id}", "u-7", "no price for item 3"),
+    ],
+)
+def test_web_framework_apps(
+    inbox: Inbox, script: str, mechanism: str, route: str, distinct_id: str, value: str
+) -> None:
+    result = run_example(inbox, script, "--once")
+    assert result.returncode == 0, result.stderr
+    assert "answered 500" in result.stdout
+    (error,) = stored(inbox, "$exception")  # the 404 of the FastAPI app is not sent
+    assert error["distinct_id"] == distinct_id
+    props = error["properties"]
+    entry = props["$exception_list"][0]
+    assert entry["mechanism"]["type"] == mechanism
+    assert entry["mechanism"]["handled"] is False
+    assert value in entry["value"]
+    assert props["$request_route"] == route
+    assert props["$request_method"] == "GET"
+    assert "?" not in props["$current_url"] and "abc" not in str(props)
