@@ -39,3 +39,27 @@ def usage() -> None:
     posthog_exceptions.capture("x", distinct_id="u")
     finished: bool = posthog_exceptions.shutdown(timeout=1)
     print(event_id, delivered, dropped, other, finished)
+
+
+def web_integrations() -> None:
+    from fastapi import FastAPI
+    from flask import Flask, Request
+
+    from posthog_exceptions.integrations import flask as posthog_flask
+    from posthog_exceptions.integrations.asgi import PostHogASGIMiddleware
+    from posthog_exceptions.integrations.django import PostHogMiddleware as DjangoMiddleware
+    from posthog_exceptions.integrations.starlette import PostHogMiddleware
+    from posthog_exceptions.integrations.wsgi import PostHogWSGIMiddleware
+
+    def user_of(request: Request) -> str | None:
+        return request.headers.get("X-User")
+
+    flask_app = Flask(__name__)
+    receiver: posthog_flask.FlaskIntegration = posthog_flask.init_app(
+        flask_app, distinct_id=user_of
+    )
+    api = FastAPI()
+    api.add_middleware(PostHogMiddleware, distinct_id=lambda request: request.headers.get("x"))
+    asgi_app = PostHogASGIMiddleware(api, client=Client("phc_key"))
+    wsgi_app = PostHogWSGIMiddleware(flask_app.wsgi_app, distinct_id=lambda environ: "user-1")
+    print(receiver, asgi_app, wsgi_app, DjangoMiddleware.async_capable)
