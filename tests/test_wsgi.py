@@ -152,3 +152,11 @@ def test_bad_options_are_rejected() -> None:
         PostHogWSGIMiddleware(app, distinct_id="user-1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="client"):
         PostHogWSGIMiddleware(app, client=object())  # type: ignore[arg-type]
+
+
+def test_list_responses_pass_through_untouched() -> None:
+    """A list body is returned as it is: the server still sets Content-Length itself."""
+    environ = {"PATH_INFO": "/ok", "REQUEST_METHOD": "GET"}
+    result = PostHogWSGIMiddleware(app)(environ, lambda *args: None)
+    assert result == [b"200 OK"]
+    assert isinstance(result, list)

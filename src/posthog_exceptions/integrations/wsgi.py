@@ -58,6 +58,11 @@ class PostHogWSGIMiddleware:
         except BaseException as exc:
             self.capture(environ, exc)
             raise
+        if isinstance(result, (list, tuple)):
+            return result  # nothing can fail; the server may still set Content-Length
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
+            return result  # the server's own fast path (sendfile)
         return _Response(self, environ, result)
 
     def capture(self, environ: Environ, exc: BaseException) -> None:
