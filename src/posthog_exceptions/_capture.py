@@ -47,20 +47,36 @@ _state = threading.local()
 
 def resolve(exception: ExceptionArg) -> tuple[BaseException, TracebackType | None] | None:
     """The exception to send and its traceback: an instance, an ``exc_info`` tuple, or
-    (``None``) the exception being handled right now."""
+    (``None``) the exception being handled right now.
+
+    Types are checked with ``type()``: ``isinstance()`` would read a ``__class__``
+    property, which a hostile exception may make raise."""
     if exception is None:
         exception = sys.exc_info()
-    if isinstance(exception, BaseException):
-        return exception, exception.__traceback__
-    if isinstance(exception, tuple) and len(exception) == 3:
-        value, tb = exception[1], exception[2]
-        if isinstance(value, BaseException):
-            return value, tb if isinstance(tb, TracebackType) else value.__traceback__
+    given: Any = exception
+    kind = type(given)
+    if issubclass(kind, BaseException):
+        return given, traceback_of(given)
+    if issubclass(kind, tuple) and tuple.__len__(given) == 3:  # C methods: see the docstring
+        value, tb = tuple.__getitem__(given, 1), tuple.__getitem__(given, 2)
+        if issubclass(type(value), BaseException):
+            return value, tb if type(tb) is TracebackType else traceback_of(value)
         return None
     logger.warning(
         "capture_exception() got %s, not an exception; nothing was sent", safe_repr(exception)
     )
     return None
+
+
+_BASE_TRACEBACK: Any = vars(BaseException)["__traceback__"]
+
+
+def traceback_of(exc: BaseException) -> TracebackType | None:
+    """The exception's traceback, read through BaseException's own descriptor: a class
+    may shadow ``__traceback__`` (or all attribute access) with something that raises
+    or returns junk."""
+    tb = _BASE_TRACEBACK.__get__(exc)
+    return tb if type(tb) is TracebackType else None
 
 
 def sent_uuid(exc: BaseException) -> str | None:
@@ -80,18 +96,21 @@ def mark_sent(exc: BaseException, uuid: str) -> None:
 
 def is_ignored(exc: BaseException, options: Options, automatic: bool) -> bool:
     """``ignore`` applies to every capture; the built-in list only to hooks and decorators."""
-    if options.ignore and isinstance(exc, options.ignore):
+    if options.ignore and issubclass(type(exc), options.ignore):
         return True
     return automatic and is_flow_control(exc)
 
 
 def is_flow_control(exc: BaseException) -> bool:
-    """KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError: not errors."""
-    if isinstance(exc, ALWAYS_IGNORED):
+    """KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError: not errors.
+
+    (``issubclass(type(exc), ...)``, not ``isinstance()``: see :func:`resolve`.)"""
+    kind = type(exc)
+    if issubclass(kind, ALWAYS_IGNORED):
         return True
     asyncio = sys.modules.get("asyncio")  # never import it: only loaded programs can cancel
     cancelled = getattr(asyncio, "CancelledError", None)
-    return isinstance(cancelled, type) and isinstance(exc, cancelled)
+    return isinstance(cancelled, type) and issubclass(kind, cancelled)
 
 
 class Busy:
@@ -197,24 +216,60 @@ class Walked:
         self.fingerprint = fingerprint
 
 
-def _level(level: str | None) -> str:
+def _level(level: object) -> str:
+    """A valid level, else ``"error"`` and one log line. Exactly a str: a subclass's
+    ``__eq__`` may raise, or claim to equal anything."""
     if level is None:
         return "error"
-    if level in LEVELS:
+    if type(level) is str and level in LEVELS:
         return level
     logger.warning("level %s is not one of %s; using 'error'", safe_repr(level), ", ".join(LEVELS))
     return "error"
 
 
-def _custom_fingerprint(value: object) -> str | list[str] | None:
+def _custom_fingerprint(value: Any) -> str | list[str] | None:
+    """``fingerprint=`` as a plain str or list of plain strs, else ``None`` (logged).
+
+    Fast path for exact types; subclasses of str, list and tuple are read through the
+    base type's C methods (their own ``__len__``, ``__iter__`` or ``__eq__`` may raise)."""
     if value is None:
         return None
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-        return list(value)
+    kind = type(value)
+    if kind is str:
+        if value:
+            return str(value)
+    elif kind is list or kind is tuple:
+        items = _plain_strs(value)
+        if items:
+            return items
+    else:
+        try:
+            if issubclass(kind, str):
+                text = str.__str__(value)
+                if text:
+                    return text
+            elif issubclass(kind, (list, tuple)):
+                base = list if issubclass(kind, list) else tuple
+                items = _plain_strs(list(base.__iter__(value)))
+                if items:
+                    return items
+        except Exception:
+            pass
     logger.warning("fingerprint %s is not a string or a list of strings; ignored", safe_repr(value))
     return None
+
+
+def _plain_strs(items: Any) -> list[str] | None:
+    """The items as plain strs, or ``None`` when there are none or one is not a str."""
+    out: list[str] = []
+    for item in items:
+        if type(item) is str:
+            out.append(item)
+        elif issubclass(type(item), str):
+            out.append(str.__str__(item))
+        else:
+            return None
+    return out or None
 
 
 def unshare_frames(properties: Mapping[str, Any]) -> None:

@@ -121,12 +121,30 @@ def normalize_uuid(value: Any) -> str:
 
 
 def normalize_distinct_id(value: Any) -> str | None:
-    """A non-blank string distinct_id, or ``None``. Numbers are turned into strings."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str):
+    """A non-blank string distinct_id, or ``None``. Numbers and UUIDs are turned into strings.
+
+    Subclasses of str and int give their data, read with the base type's C methods (their
+    own ``__str__``, ``strip`` or ``__eq__`` may raise). An int too long for ``str()``
+    (``sys.get_int_max_str_digits()``), or anything else that cannot be converted, is no
+    distinct_id: the event goes out anonymous rather than not at all."""
+    kind = type(value)
+    if kind is str:
         return value if value.strip() else None
-    uuid_module = sys.modules.get("uuid")
-    if isinstance(value, int) or (uuid_module is not None and isinstance(value, uuid_module.UUID)):
-        return str(value)
+    if value is None or kind is bool:
+        return None
+    try:
+        if kind is int or issubclass(kind, int):
+            return int.__repr__(value)
+        if issubclass(kind, str):
+            text = str.__str__(value)
+            return text if text.strip() else None
+        uuid_module = sys.modules.get("uuid")
+        if uuid_module is not None and issubclass(kind, uuid_module.UUID):
+            return str(uuid_module.UUID(int=value.int))
+    except Exception:
+        from ._serialize import safe_repr
+
+        logger.warning(
+            "distinct_id %s is not readable as text; using an anonymous id", safe_repr(value, 100)
+        )
     return None

@@ -23,13 +23,14 @@ from __future__ import annotations
 import builtins
 import sys
 from dataclasses import dataclass
-from types import FunctionType, TracebackType
+from time import perf_counter
+from types import TracebackType, WrapperDescriptorType
 from typing import TYPE_CHECKING, Any
 
 from . import _frames
 from ._fingerprint import ExceptionKey
 from ._frames import FrameReader, Info, Raw
-from ._serialize import safe_str
+from ._serialize import cut_bytes, safe_str
 
 if TYPE_CHECKING:
     from ._scrub import Scrubber
@@ -37,9 +38,17 @@ if TYPE_CHECKING:
 
 MAX_EXCEPTIONS = 50
 MAX_VALUE_LENGTH = 10_000
+MAX_NAME_BYTES = 255
+"""An entry's ``type`` may have at most 255 UTF-8 bytes (wire-format §3); ``module`` gets the
+same bound, so that an absurd ``__module__`` cannot make the event too large to send."""
 _TYPE_ATTRS: Any = vars(type)  # type's own descriptors: no metaclass gets a say
+_BASE_ARGS: Any = vars(BaseException)["args"]
+_BASE_TRACEBACK: Any = vars(BaseException)["__traceback__"]
 MESSAGE_SECONDS = 0.05
-"""How long an exception class's own ``__str__`` may run before it is cut off."""
+"""How long ``str()`` of one exception (its class's ``__str__``, or the ``__str__`` of its
+arguments) and of its notes may run, in all, before it is cut off."""
+MESSAGES_SECONDS = 0.25
+"""The same bound for all the exceptions of one event."""
 
 
 @dataclass
@@ -78,6 +87,7 @@ def walk(
     ``traceback`` overrides the first exception's own (an ``exc_info`` tuple may carry one)."""
     nodes: list[Node] = []
     seen: set[int] = set()
+    messages_deadline = perf_counter() + MESSAGES_SECONDS
     # (exception, link source, parent id), popped from the end: depth-first.
     todo: list[tuple[BaseException, str | None, int | None]] = [(exc, None, None)]
     while todo and len(nodes) < MAX_EXCEPTIONS:
@@ -100,9 +110,11 @@ def walk(
                 exception_id=exception_id,
                 source=source,
                 parent=parent,
-                type=name[:255],
-                module=module if module and module != "builtins" else None,
-                value=_message(current),
+                type=cut_bytes(name, MAX_NAME_BYTES),
+                module=cut_bytes(module, MAX_NAME_BYTES)
+                if module and module != "builtins"
+                else None,
+                value=_message(current, messages_deadline),
                 frames=kept,
                 omitted=omitted,
                 gap=gap,
@@ -164,13 +176,23 @@ def _links(exc: BaseException, exception_id: int) -> list[tuple[BaseException, s
     for member in _members(exc):
         links.append((member, "member", exception_id))
     cause = _attr(exc, "__cause__")
-    if isinstance(cause, BaseException):
+    if issubclass(type(cause), BaseException):
         links.append((cause, "cause", exception_id))
-    elif not _attr(exc, "__suppress_context__"):
+    elif not _truthy(_attr(exc, "__suppress_context__")):
         context = _attr(exc, "__context__")
-        if isinstance(context, BaseException):
+        if issubclass(type(context), BaseException):
             links.append((context, "context", exception_id))
     return links
+
+
+def _truthy(value: object) -> bool:
+    """``bool(value)``, where a ``__bool__`` that raises counts as false."""
+    if value is None or value is False:
+        return False
+    try:
+        return bool(value)
+    except Exception:
+        return False
 
 
 def _members(exc: BaseException) -> list[BaseException]:
@@ -182,32 +204,92 @@ def _members(exc: BaseException) -> list[BaseException]:
         )
         if isinstance(cls, type)
     )
-    if not groups or not isinstance(exc, groups):
+    # issubclass(type(...)), not isinstance(): that reads a __class__ property, which may raise
+    if not groups or not issubclass(type(exc), groups):
         return []
-    members = _attr(exc, "exceptions")
-    if not isinstance(members, (list, tuple)):
-        return []
-    return [m for m in members if isinstance(m, BaseException)]
+    return [m for m in _sequence(_attr(exc, "exceptions")) if issubclass(type(m), BaseException)]
 
 
-def _message(exc: BaseException) -> str:
-    if isinstance(_class_attr_any(type(exc), "__str__"), FunctionType):
-        from ._variables import bounded_str  # a Python __str__ may loop: bound its cost
+def _sequence(value: object) -> list[Any] | tuple[Any, ...]:
+    """A list or tuple (a subclass read with the base type's C methods: its own ``__len__``
+    or ``__iter__`` may raise); anything else is empty."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return value  # type: ignore[return-value]
+    try:
+        if issubclass(kind, list):
+            return list(list.__iter__(value))  # type: ignore[arg-type]
+        if issubclass(kind, tuple):
+            return tuple(tuple.__iter__(value))  # type: ignore[arg-type]
+    except Exception:
+        pass
+    return ()
 
-        text = safe_str(bounded_str(exc, MESSAGE_SECONDS), MAX_VALUE_LENGTH)
-    else:
-        text = safe_str(exc, MAX_VALUE_LENGTH)
-    notes = _attr(exc, "__notes__")
-    if isinstance(notes, (list, tuple)) and notes:
-        text = "\n".join([text, *(safe_str(note, MAX_VALUE_LENGTH) for note in notes)])
+
+def _message(exc: BaseException, deadline: float) -> str:
+    """The message and ``__notes__``, at most :data:`MAX_VALUE_LENGTH` characters.
+
+    ``str()`` of an exception runs user code — the class's ``__str__``, or (the builtin
+    ``__str__``) the ``__str__``/``__repr__`` of its arguments — and so do notes that are
+    not plain strings. Such calls share one time bound, :data:`MESSAGE_SECONDS` (and
+    ``deadline``, the event's); the common case (a builtin ``__str__`` over plain arguments,
+    notes that are strs) is not traced, which is what keeps it fast."""
+    deadline = min(deadline, perf_counter() + MESSAGE_SECONDS)
+    plain = _plain_message(exc)
+    text = safe_str(exc, MAX_VALUE_LENGTH) if plain else _bounded_str(exc, deadline)
+    notes = _sequence(_attr(exc, "__notes__"))
+    if notes:
+        parts = [text]
+        size = len(text)
+        for note in notes:
+            if size > MAX_VALUE_LENGTH:
+                break
+            if type(note) is str or issubclass(type(note), str):  # read as data, no user code
+                part = safe_str(note, MAX_VALUE_LENGTH)
+            else:
+                part = _bounded_str(note, deadline)
+            parts.append(part)
+            size += len(part) + 1
+        text = "\n".join(parts)
     if len(text) > MAX_VALUE_LENGTH:
         text = text[: MAX_VALUE_LENGTH - 3] + "..."
     return text
 
 
+_PLAIN_ARGS = frozenset({str, int, float, bool, bytes, type(None)})
+"""Exact types whose ``str()``/``repr()`` (called by a builtin exception ``__str__``) is C code."""
+
+
+def _plain_message(exc: BaseException) -> bool:
+    """Whether ``str(exc)`` runs no Python code: a builtin ``__str__`` (a C slot wrapper)
+    over arguments of exact builtin scalar types."""
+    if type(_class_attr_any(type(exc), "__str__")) is not WrapperDescriptorType:
+        return False
+    try:
+        args = _BASE_ARGS.__get__(exc)  # BaseException's own: a class may shadow args
+    except Exception:
+        return False
+    return all(type(arg) in _PLAIN_ARGS for arg in args)
+
+
+def _bounded_str(value: object, deadline: float) -> str:
+    """``str(value)`` cut off at ``deadline`` (a placeholder when it has already passed)."""
+    from ._variables import bounded_str  # a Python __str__ may loop: bound its cost
+
+    left = deadline - perf_counter()
+    if left <= 0:
+        return f"<{_qualname(value)} object (str too slow)>"
+    return safe_str(bounded_str(value, left), MAX_VALUE_LENGTH)
+
+
+def _qualname(value: object) -> str:
+    name = _class_attr(type(value), "__qualname__")
+    return name if name is not None else "object"
+
+
 def _traceback(exc: BaseException) -> TracebackType | None:
-    tb = _attr(exc, "__traceback__")
-    return tb if isinstance(tb, TracebackType) else None
+    tb = _BASE_TRACEBACK.__get__(exc)  # BaseException's own: a class may shadow it
+    return tb if type(tb) is TracebackType else None
 
 
 def _attr(obj: object, name: str) -> Any:
@@ -231,5 +313,9 @@ def _class_attr_any(cls: type, name: str) -> Any:
 
 
 def _class_attr(cls: type, name: str) -> str | None:
+    """A str attribute of the class (a str subclass read as its data), else ``None``."""
     value = _attr(cls, name)
-    return value if isinstance(value, str) else None
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    return str.__str__(value) if issubclass(kind, str) else None

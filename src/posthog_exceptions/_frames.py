@@ -116,9 +116,10 @@ class FrameReader:
             site = sites.get(frame.f_code)
             if site is None:
                 site = self._site(frame)
-            if site.own or (
-                frame.f_globals.get("__tracebackhide__") or (site.hideable and _hidden(frame))
-            ):
+            if site.own:
+                continue
+            hide = frame.f_globals.get("__tracebackhide__")
+            if (hide is not None and _truthy(hide)) or (site.hideable and _hidden(frame)):
                 continue
             visible.append((frame, lineno, lasti, site))
         kept, omitted, gap = trim(visible, self.options.max_frames)
@@ -209,7 +210,17 @@ def from_stack(frame: FrameType | None) -> list[Raw]:
 
 def _hidden(frame: FrameType) -> bool:
     try:
-        return bool(frame.f_locals.get("__tracebackhide__"))
+        return _truthy(frame.f_locals.get("__tracebackhide__"))
+    except Exception:
+        return False
+
+
+def _truthy(value: object) -> bool:
+    """``bool(value)``, where a ``__bool__`` that raises counts as false."""
+    if value is True or value is False:
+        return value
+    try:
+        return bool(value)
     except Exception:
         return False
 
@@ -270,20 +281,38 @@ def _read_context(info: Info, size: int, custom: bool) -> tuple[str, list[str], 
     return _line(lines[index]), pre, post
 
 
-def _source_lines(filename: str, f_globals: dict[str, Any]) -> list[str]:
+def _source_lines(filename: str, f_globals: dict[str, Any]) -> list[Any]:
+    """The file's lines as linecache has them. A loader's ``get_source()`` can raise
+    anything, and anyone can put anything in ``linecache.cache``: the result is a plain
+    list, whose items :func:`_line` checks one by one."""
     try:
-        return linecache.getlines(filename, f_globals)
-    except Exception:  # a loader's get_source() can raise anything
+        lines: Any = linecache.getlines(filename, f_globals)
+        return lines if type(lines) is list else list(lines)
+    except Exception:
         return []
 
 
-def _line(text: str) -> str:
+def _line(line: object) -> str:
+    text = line if type(line) is str else _junk_line(line)
     text = text.rstrip("\r\n")
     if len(text) > MAX_LINE_LENGTH:
         text = text[: MAX_LINE_LENGTH - 3] + "..."
     if not text.isascii():
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def _junk_line(value: Any) -> str:
+    """A source line that is not a str: bytes are decoded, anything else is left out."""
+    kind = type(value)
+    try:
+        if issubclass(kind, str):
+            return str.__str__(value)
+        if issubclass(kind, (bytes, bytearray)):
+            return bytes(value).decode("utf-8", "replace")
+    except Exception:
+        pass
+    return ""
 
 
 def _column(code: CodeType, lasti: int) -> int | None:
@@ -377,7 +406,9 @@ def _relative(abs_path: str, module: str) -> str:
             best = root
     if best:
         return os.path.relpath(abs_path, best).replace("\\", "/")
-    return parts[-1]  # outside every import root: the file name is all that is portable
+    # Outside every import root: the file name is all that is portable (a name ending in
+    # "/" — compile() takes any string — gives its last non-empty part, if any).
+    return parts[-1] or next((part for part in reversed(parts) if part), "<unknown>")
 
 
 def _matches_module(tail: list[str], module: str) -> bool:

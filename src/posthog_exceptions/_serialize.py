@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 MAX_DEPTH = 20
 _INT_LIMIT = 2**63 - 1
 _MAX_REPR = 1024
+_TYPE_QUALNAME: Any = vars(type)["__qualname__"]
 _encoder: json.JSONEncoder | None = None  # made with the first event: json costs an import
 
 
@@ -45,7 +46,7 @@ def dumps(event: Any) -> bytes:
     encoder = _encoder or _get_encoder()
     try:
         return encoder.encode(event).encode("utf-8")
-    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
+    except Exception:  # not JSON, or a hostile subclass (a dict whose items() raises)
         return encoder.encode(clean(event)).encode("utf-8")
 
 
@@ -89,9 +90,15 @@ def dumps_spliced(event: dict[str, Any], frame_json: dict[int, bytes]) -> bytes:
 
 
 def safe_str(value: object, limit: int = _MAX_REPR) -> str:
-    """``str(value)`` that never raises, bounded to ``limit`` characters."""
+    """``str(value)`` that never raises, bounded to ``limit`` characters. A str subclass
+    gives its data (its own ``__str__``/``__len__`` are never called)."""
     try:
-        text = value if isinstance(value, str) else str(value)
+        if type(value) is str:
+            text = value
+        elif issubclass(type(value), str):
+            text = str.__str__(value)
+        else:
+            text = _exact_str(str(value))
     except Exception:
         text = _fallback_repr(value)
     return _clean_str(text if len(text) <= limit else text[: limit - 3] + "...")
@@ -100,20 +107,39 @@ def safe_str(value: object, limit: int = _MAX_REPR) -> str:
 def safe_repr(value: object, limit: int = _MAX_REPR) -> str:
     """``repr(value)`` that never raises, bounded to ``limit`` characters."""
     try:
-        text = repr(value)
-        if not isinstance(text, str):
-            raise TypeError("__repr__ returned a non-string")
+        text = _exact_str(repr(value))
     except Exception:
         text = _fallback_repr(value)
     return _clean_str(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
+def _exact_str(text: object) -> str:
+    """What ``str()``/``repr()`` returned, as a plain str: Python lets ``__str__`` return
+    a str subclass, whose ``__len__`` or slicing may be anything."""
+    if type(text) is str:
+        return text
+    if issubclass(type(text), str):
+        return str.__str__(text)
+    raise TypeError("__str__ or __repr__ returned a non-string")
+
+
 def _fallback_repr(value: object) -> str:
     try:
-        name = type(value).__qualname__
+        name = _TYPE_QUALNAME.__get__(type(value))  # type's own: a metaclass has no say
     except Exception:
         name = "object"
     return f"<{name} object (repr failed)>"
+
+
+def cut_bytes(text: str, limit: int) -> str:
+    """``text`` (lone surrogates replaced) cut to at most ``limit`` UTF-8 bytes, never in
+    the middle of a character."""
+    if len(text) <= limit // 4:  # no character takes more than 4 bytes
+        return text
+    if text.isascii():
+        return text[:limit]
+    encoded = _clean_str(text).encode("utf-8")
+    return text if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
 
 
 def _clean_str(text: str) -> str:
@@ -129,43 +155,81 @@ def _clean_str(text: str) -> str:
 
 def clean(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -> Any:
     """Return a JSON-safe copy of ``value``: only dict, list, str, finite float, bool, None
-    and 64-bit ints, with str keys. Unknown objects become their bounded repr."""
-    if value is None or isinstance(value, bool):
+    and 64-bit ints, with str keys. Unknown objects become their bounded repr.
+
+    Types are told apart with ``type()`` (exact types first: the common case costs one
+    comparison) and ``issubclass(type(value), ...)``, never ``isinstance()``, which reads a
+    ``__class__`` property (a lazy proxy whose setup fails raises there). Subclasses of
+    str, int and float are read through the base type's C methods, never their own."""
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else _clean_str(value)
+    if value is None or kind is bool:
         return value
-    if isinstance(value, str):
+    if kind is int:
+        return value if -_INT_LIMIT <= value <= _INT_LIMIT else _big_int(value)
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
+    if kind is dict:
+        if _depth >= MAX_DEPTH:
+            return "<max depth>"
+        return _clean_mapping(value, _depth, _path)
+    if kind is list or kind is tuple:
+        if _depth >= MAX_DEPTH:
+            return "<max depth>"
+        return _clean_items(value, _depth, _path)
+    try:
+        return _clean_other(value, kind, _depth, _path)
+    except Exception:
+        return safe_repr(value)
+
+
+def _clean_mapping(value: Any, depth: int, path: frozenset[int]) -> Any:
+    ident = id(value)
+    if ident in path:
+        return "<cycle>"
+    inner = path | {ident}
+    return {_key(k): clean(v, depth + 1, inner) for k, v in _items(value)}
+
+
+def _clean_items(value: Any, depth: int, path: frozenset[int]) -> Any:
+    ident = id(value)
+    if ident in path:
+        return "<cycle>"
+    inner = path | {ident}
+    return [clean(v, depth + 1, inner) for v in _iterate(value)]
+
+
+def _clean_other(value: Any, kind: type, depth: int, path: frozenset[int]) -> Any:
+    """:func:`clean` of subclasses, containers other than dict/list/tuple, and objects."""
+    if issubclass(kind, str):
         return _clean_str(str.__str__(value))
-    if isinstance(value, int):
-        if -_INT_LIMIT <= value <= _INT_LIMIT:
-            return int(value)
-        return _big_int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else str(float(value))
-    if _depth >= MAX_DEPTH:
-        return "<max depth>"
-    if isinstance(value, (dict, Mapping, list, tuple, set, frozenset)):
-        ident = id(value)
-        if ident in _path:
-            return "<cycle>"
-        path = _path | {ident}
-        if isinstance(value, (dict, Mapping)):
-            return {_key(k): clean(v, _depth + 1, path) for k, v in _items(value)}
-        return [clean(v, _depth + 1, path) for v in _iterate(value)]
-    return _scalar(value)
+    if issubclass(kind, int):  # bool has no subclasses
+        return clean(int.__index__(value))
+    if issubclass(kind, float):
+        return clean(float.__float__(value))
+    if issubclass(kind, (dict, Mapping)):
+        return "<max depth>" if depth >= MAX_DEPTH else _clean_mapping(value, depth, path)
+    if issubclass(kind, (list, tuple, set, frozenset)):
+        return "<max depth>" if depth >= MAX_DEPTH else _clean_items(value, depth, path)
+    return _scalar(value, kind)
 
 
-def _scalar(value: object) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
+def _scalar(value: Any, kind: type) -> Any:
+    if issubclass(kind, (bytes, bytearray, memoryview)):
         return bytes(value[:65536]).decode("utf-8", "replace")
     # Types from modules the program has loaded (never import them here: it is costly).
     dt = sys.modules.get("datetime")
-    if dt is not None and isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
+    if dt is not None:
+        for base in (dt.datetime, dt.date, dt.time):  # datetime first: it is a date
+            if issubclass(kind, base):
+                return base.isoformat(value)  # the C method: a subclass's own may raise
     for module, names in _STR_TYPES:
         loaded = sys.modules.get(module)
-        if loaded is not None and isinstance(value, tuple(getattr(loaded, n) for n in names)):
+        if loaded is not None and issubclass(kind, tuple(getattr(loaded, n) for n in names)):
             return safe_str(value)
     enum = sys.modules.get("enum")
-    if enum is not None and isinstance(value, enum.Enum):
+    if enum is not None and issubclass(kind, enum.Enum):
         return clean(value.value, MAX_DEPTH - 1)
     return safe_repr(value)
 
@@ -181,10 +245,16 @@ def _big_int(value: int) -> str:
 
 
 def _key(key: object) -> str:
-    if isinstance(key, str):
-        return _clean_str(str.__str__(key))
-    if key is None or isinstance(key, (bool, int, float)):
-        return (_encoder or _get_encoder()).encode(clean(key))
+    kind = type(key)
+    if kind is str:
+        return _clean_str(key)  # type: ignore[arg-type]
+    try:
+        if issubclass(kind, str):
+            return _clean_str(str.__str__(key))
+        if key is None or issubclass(kind, (int, float)):  # bool is an int
+            return (_encoder or _get_encoder()).encode(clean(key))
+    except Exception:
+        pass
     return safe_str(key)
 
 
