@@ -30,7 +30,7 @@ does not change between captures (module, qualified name, paths, in_app, the
 fingerprint key: a :class:`Site`), and per ``(code, line, instruction)`` the
 finished wire dict and its JSON. Capturing the same bug again costs a few
 dictionary lookups per frame; the event is serialised by splicing the cached
-JSON of its frames (see :func:`posthog_exceptions._serialize.dumps_spliced`).
+JSON of its frames (see :func:`posthog_exceptions._payload.splice`).
 The cached dicts are shared and must not be mutated: the event's shrinking
 builds new frame dicts, and ``before_send`` gets a copy.
 """
@@ -42,7 +42,9 @@ import linecache
 import os
 import sys
 from types import CodeType, FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+from ._serialize import dumps
 
 if TYPE_CHECKING:
     from ._scrub import Scrubber
@@ -141,20 +143,25 @@ class FrameReader:
     def wire(
         self, info: Info, variables: tuple[Budget, Scrubber] | None = None
     ) -> tuple[dict[str, Any], bytes | None]:
-        """The frame's wire dict (shared: do not mutate) and its JSON when it is cacheable."""
+        """The frame's wire dict (shared: do not mutate) and its JSON.
+
+        With local variables, the cached JSON of the rest of the frame is reused: the
+        variables are encoded alone and spliced in before its closing brace."""
         site = info.site
         if variables is not None and site.in_app and not self.custom:
-            wire = dict(self._base(info)[0])
-            _add_variables(wire, info.frame, variables)
-            return wire, None
+            base, encoded = self._base(info)
+            values = _read_variables(info.frame, variables)
+            if not values:
+                return base, encoded
+            wire = dict(base)
+            wire["code_variables"] = values
+            return wire, encoded[:-1] + b',"code_variables":' + dumps(values) + b"}"
         return self._base(info)
 
     def _base(self, info: Info) -> tuple[dict[str, Any], bytes]:
         key = (info.frame.f_code, info.lineno, info.lasti)
         found = self._wires.get(key)
         if found is None:
-            from ._serialize import dumps
-
             wire = self._build(info)
             found = (wire, dumps(wire))
             if len(self._wires) >= _CACHE_LIMIT:
@@ -252,19 +259,21 @@ def gap_marker(omitted: int, custom: bool) -> dict[str, Any]:
     }
 
 
-def _add_variables(
-    wire: dict[str, Any], frame: FrameType, variables: tuple[Budget, Scrubber]
-) -> None:
-    from ._variables import serialize_locals
+_serialize_locals: Callable[[Any, Budget, Scrubber], dict[str, object]] | None = None
 
+
+def _read_variables(frame: FrameType, variables: tuple[Budget, Scrubber]) -> dict[str, object]:
+    global _serialize_locals
+    if _serialize_locals is None:  # imported with the first capture_locals event
+        from ._variables import serialize_locals
+
+        _serialize_locals = serialize_locals
     budget, scrubber = variables
     try:
         local_vars = frame.f_locals
     except Exception:
         local_vars = {}
-    values = serialize_locals(local_vars, budget, scrubber)
-    if values:
-        wire["code_variables"] = values
+    return _serialize_locals(local_vars, budget, scrubber)
 
 
 def _read_context(info: Info, size: int, custom: bool) -> tuple[str, list[str], list[str]] | None:

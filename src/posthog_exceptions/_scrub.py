@@ -52,6 +52,15 @@ _KEY_VALUE = re.compile(
 )
 
 
+# Every pattern above needs one of its anchors, and the key=value rule a ':' or '=':
+# text holding none of these (most names, labels and short values) needs no more work.
+_ANCHORS = re.compile(
+    "|".join(re.escape(a) for anchors, _, _ in _SECRETS for a in anchors) + "|[:=]"
+)
+_CACHE_SIZE = 4096
+_CACHED_TEXT_LENGTH = 256
+
+
 def _normalize(name: str) -> str:
     return str.lower(name).replace("_", "").replace("-", "")
 
@@ -59,7 +68,7 @@ def _normalize(name: str) -> str:
 class Scrubber:
     """Decides which names and values are secrets (see the module docstring)."""
 
-    __slots__ = ("_cache", "_names", "scrub_values")
+    __slots__ = ("_cache", "_names", "_text_cache", "scrub_values")
 
     def __init__(self, extra_names: Iterable[str] = (), *, scrub_values: bool = True) -> None:
         if isinstance(extra_names, str):
@@ -72,6 +81,7 @@ class Scrubber:
         self._names = tuple(sorted(names))
         self.scrub_values = scrub_values
         self._cache: dict[str, bool] = {}
+        self._text_cache: dict[str, str] = {}
 
     def name_is_sensitive(self, name: str) -> bool:
         """Whether a variable or key called ``name`` holds a secret."""
@@ -80,7 +90,7 @@ class Scrubber:
         if found is None:
             plain = key.replace("_", "").replace("-", "")
             found = any(n in plain for n in self._names)
-            if len(self._cache) >= 4096:
+            if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
             self._cache[key] = found
         return found
@@ -90,8 +100,25 @@ class Scrubber:
         return self.scrub_text(text) != text
 
     def scrub_text(self, text: str) -> str:
-        """``text`` with embedded secrets masked; unchanged when ``scrub_values`` is off."""
+        """``text`` with embedded secrets masked; unchanged when ``scrub_values`` is off.
+
+        Short texts repeat from one capture to the next (the same names, labels and
+        reprs in every frame), so their results are kept in a small cache."""
         if not self.scrub_values or not text:
+            return text
+        if len(text) > _CACHED_TEXT_LENGTH:
+            return self._scrub(text)
+        cache = self._text_cache
+        found = cache.get(text)
+        if found is None:
+            found = self._scrub(text)
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[text] = found
+        return found
+
+    def _scrub(self, text: str) -> str:
+        if not _ANCHORS.search(text):
             return text
         for anchors, pattern, replacement in _SECRETS:
             if any(anchor in text for anchor in anchors):

@@ -69,7 +69,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import repeat as _repeat
 from time import perf_counter
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 from ._log import internal_error, logger
 from ._scrub import MASK, Scrubber
@@ -235,36 +235,47 @@ def _int_text(value: int) -> str:
 class _Renderer:
     """Renders one frame's values; ``room`` bounds the characters (and so the work) of each."""
 
-    __slots__ = ("deadline", "limits", "path", "scrubber")
+    __slots__ = ("deadline", "limits", "path", "scrubber", "value_deadline")
 
     def __init__(self, limits: VariableLimits, scrubber: Scrubber) -> None:
         self.limits = limits
         self.scrubber = scrubber
         self.deadline = 0.0
+        """When the event's time budget runs out."""
+        self.value_deadline = 0.0
+        """When the current variable's runs out; 0 until its first ``repr()``."""
         self.path: set[int] = set()
 
-    def top(self, value: object) -> object:
+    def top(self, value: Any) -> object:
         """The JSON-safe form of one variable's value."""
-        limit = self.limits.max_value_length
-        if value is None or type(value) is bool:
+        kind = type(value)
+        if kind is int:
+            if -_INT_MAX <= value <= _INT_MAX:
+                return value
+            return _clip(_int_text(value), self.limits.max_value_length)
+        if kind is str or issubclass(kind, str):
+            return self._string(value, self.limits.max_value_length, quoted=False)
+        if value is None or kind is bool:
             return value
-        if type(value) is int:
-            return value if -_INT_MAX <= value <= _INT_MAX else _clip(_int_text(value), limit)
-        if type(value) is float:
+        if kind is float:
             return value if math.isfinite(value) else repr(value)
-        if issubclass(type(value), str):
-            return self._string(cast(str, value), limit, quoted=False)
+        limit = self.limits.max_value_length
         return _clip(self.text(value, 1, limit), limit)
 
-    def text(self, value: object, depth: int, room: int) -> str:
+    def text(self, value: Any, depth: int, room: int) -> str:
         """A repr-like rendering of ``value`` of about ``room`` characters at most."""
-        kind, room = type(value), max(room, 1)
+        kind = type(value)
+        room = max(room, 1)
+        if kind is str:  # the common exact types first, then their subclasses
+            return self._string(value, room, quoted=True)
+        if kind in _BRACKETS:
+            return self._container(value, kind, kind, depth, room)
         if value is None or kind is bool or kind is float:
             return repr(value)
         if type(value) is int:
             return _int_text(value)
         if issubclass(kind, str):
-            return self._string(cast(str, value), room, quoted=True)
+            return self._string(value, room, quoted=True)
         for binary in _BINARY:
             if issubclass(kind, binary):
                 data, size = binary.__getitem__(value, slice(0, room)), binary.__len__(value)
@@ -275,8 +286,16 @@ class _Renderer:
         return self._opaque(value, kind, room)
 
     def _string(self, value: str, room: int, *, quoted: bool) -> str:
+        size = str.__len__(value)
+        if size <= room:  # the common case: short, and scrubbing leaves it as it is
+            window = value if type(value) is str else str.__getitem__(value, slice(0, size))
+            scrubbed = self.scrubber.scrub_text(window)
+            if len(scrubbed) <= room:
+                if quoted:
+                    return repr(scrubbed)
+                return scrubbed if scrubbed.isascii() else _clean(scrubbed)
         window = str.__getitem__(value, slice(0, room + _SCRUB_MARGIN))
-        cut = str.__len__(value) > room
+        cut = size > room
         window = self.scrubber.scrub_text(window)
         if quoted:
             return repr(window[:room]) + ("..." if cut or len(window) > room else "")
@@ -286,10 +305,14 @@ class _Renderer:
         try:
             if id(kind) in _PLAIN_REPR:
                 text = repr(value)
-            elif perf_counter() > self.deadline:
-                raise _Abort
             else:
-                text = _bounded(repr, value, self.deadline)
+                now = perf_counter()
+                if not self.value_deadline:  # the variable's first repr starts its clock
+                    per_value = now + self.limits.max_seconds_per_value
+                    self.value_deadline = min(per_value, self.deadline)
+                if now > self.value_deadline:
+                    raise _Abort
+                text = _bounded(repr, value, self.value_deadline)
         except _Abort:
             return f"<{_qualname(kind)} object (repr too slow)>"
         except Exception:
@@ -301,44 +324,51 @@ class _Renderer:
     def _container(self, value: Any, kind: type, base: Any, depth: int, room: int) -> str:
         opening, closing = _BRACKETS[base]
         fields = _namedtuple_fields(kind, value) if base is tuple and kind is not tuple else None
-        name = _qualname(kind, _TYPE_NAME)  # like the reprs of Counter and namedtuples
-        if fields is not None:
-            opening, closing = f"{name}(", ")"
-        elif kind is not base:
-            opening, closing = f"{name}({opening}", f"{closing})"
         total: int = base.__len__(value)
-        if total == 0 and base in (set, frozenset):
-            return f"{name}()"
+        if kind is not base or (total == 0 and base in (set, frozenset)):
+            name = _qualname(kind, _TYPE_NAME)  # like the reprs of Counter and namedtuples
+            if total == 0 and base in (set, frozenset):
+                return f"{name}()"
+            if fields is not None:
+                opening, closing = f"{name}(", ")"
+            else:
+                opening, closing = f"{name}({opening}", f"{closing})"
         if depth > self.limits.max_depth:
             return f"{opening}...{closing}"
-        if id(value) in self.path:
+        path = self.path
+        if id(value) in path:
             return "<cycle>"
-        self.path.add(id(value))
+        path.add(id(value))
+        max_items = self.limits.max_items
+        sensitive = self.scrubber.name_is_sensitive
+        text = self.text
         try:
             parts: list[str] = []
             used = len(opening) + len(closing)
             if base is dict:
-                items: Iterable[tuple[object, object]] = dict.items(value)
+                items: Iterable[tuple[Any, object]] = dict.items(value)
             else:
                 items = zip(fields or _repeat(_NO_LABEL), base.__iter__(value))
             for label, item in items:
-                if len(parts) >= self.limits.max_items or used >= room:
+                if len(parts) >= max_items or used >= room:
                     break
                 part = ""
                 if base is dict:
-                    part = self.text(label, depth + 1, room - used) + ": "
+                    part = text(label, depth + 1, room - used) + ": "
                 elif label is not _NO_LABEL:
                     part = f"{label}="
-                if issubclass(type(label), str) and self.scrubber.name_is_sensitive(
-                    str.__getitem__(cast(str, label), slice(0, 256))
+                if (type(label) is str or issubclass(type(label), str)) and sensitive(
+                    label
+                    if type(label) is str and len(label) <= 256
+                    else str.__getitem__(label, slice(0, 256))
                 ):
                     part += repr(MASK)
                 else:
-                    part += self.text(item, depth + 1, room - used - len(part))
+                    part += text(item, depth + 1, room - used - len(part))
                 parts.append(part)
                 used += len(part) + 2
         finally:
-            self.path.discard(id(value))
+            path.discard(id(value))
         if len(parts) < total:
             parts.append(f"... <{total - len(parts)} more>")
         elif total == 1 and kind is tuple:
@@ -379,33 +409,38 @@ def _serialize(
     deadline = start + limits.max_seconds_per_event - budget._seconds
     try:  # f_locals is a dict, or on 3.13+ a proxy we only read; anything else may be hostile
         if type(variables) is dict:
-            items: list[tuple[object, object]] = list(dict.items(variables))
+            items: list[tuple[Any, object]] = list(dict.items(variables))
         else:
             items = _bounded(lambda m: [(k, v) for k, v in m.items()], variables, deadline)
     except (_Abort, Exception):
         logger.debug("could not read a frame's local variables", exc_info=True)
         return {}
     renderer = _Renderer(limits, scrubber)
+    renderer.deadline = deadline
+    top, name_is_sensitive = renderer.top, scrubber.name_is_sensitive
+    max_variables, max_bytes = limits.max_variables_per_frame, limits.max_bytes_per_event
     out: dict[str, object] = {}
     more = 0
     for name, value in items:
         if type(name) is str and len(name) > 4 and name[:2] == "__" and name[-2:] == "__":
             continue
-        if len(out) >= limits.max_variables_per_frame:
+        if len(out) >= max_variables:
             more += 1
             continue
-        now = perf_counter()
-        if budget._bytes >= limits.max_bytes_per_event or now >= deadline:
+        if budget._bytes >= max_bytes or perf_counter() >= deadline:
             budget._exhausted = True
             out["..."] = "<budget exhausted>"
             return out
-        renderer.deadline = min(now + limits.max_seconds_per_value, deadline)
-        if issubclass(type(name), str):
-            key = _clip(str.__getitem__(cast(str, name), slice(0, 256)), 256)
-            sensitive = scrubber.name_is_sensitive(key)
+        if type(name) is str and len(name) <= 256 and name.isascii():
+            key = name  # a plain identifier: the usual case
+            sensitive = name_is_sensitive(key)
+        elif issubclass(type(name), str):
+            key = _clip(str.__getitem__(name, slice(0, 256)), 256)
+            sensitive = name_is_sensitive(key)
         else:
             key, sensitive = renderer.text(name, 1, 256), False
-        rendered = MASK if sensitive else renderer.top(value)
+        renderer.value_deadline = 0.0
+        rendered = MASK if sensitive else top(value)
         out[key] = rendered
         size = len(rendered) if type(rendered) is str else len(repr(rendered))
         budget._bytes += len(key) + size
