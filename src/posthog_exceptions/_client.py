@@ -24,8 +24,10 @@ from ._capture import (
 from ._config import Options, build_options
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
 from ._log import enable_debug, internal_error, logger
+from ._payload import size as payload_size
+from ._payload import splice
 from ._ratelimit import RateLimiter
-from ._serialize import clean, dumps, dumps_spliced, safe_repr
+from ._serialize import clean, dumps, safe_repr
 from ._stats import Counters
 from ._version import __version__
 from ._worker import Worker
@@ -334,18 +336,18 @@ class Client:
             if edited is None:
                 return None
             event = edited
-        payload = dumps_spliced(event, frame_json) if frame_json else dumps(event)
-        if len(payload) > MAX_EVENT_BYTES and shrink is not None:
+        payload = splice(event, frame_json) if frame_json else dumps(event)
+        if payload_size(payload) > MAX_EVENT_BYTES and shrink is not None:
             for _ in shrink(event["properties"]):
                 payload = dumps(event)
                 if len(payload) <= MAX_EVENT_BYTES:
                     break
-        if len(payload) > MAX_EVENT_BYTES:
+        if payload_size(payload) > MAX_EVENT_BYTES:
             self._counters.drop("too_large")
             logger.warning(
                 "event %r is %d bytes, above the %d-byte limit; dropped it",
                 name,
-                len(payload),
+                payload_size(payload),
                 MAX_EVENT_BYTES,
             )
             return None

@@ -96,7 +96,7 @@ _DEFAULTS: dict[str, Any] = {
     "release": None,
     "environment": None,
     "batch_size": 1000,
-    "max_queue_size": 10_000,
+    "max_queue_size": 100_000,
     "max_queue_bytes": 32 * 1024 * 1024,
     "timeout": 10.0,
     "max_retries": 10,
@@ -149,7 +149,8 @@ class Options:
     max_queue_size: int
     """At most this many events wait in memory; beyond it new events are dropped and counted."""
     max_queue_bytes: int
-    """At most this many bytes of serialised events wait in memory."""
+    """At most this many bytes of serialised events wait in memory; a frame's JSON that
+    several queued events share (the same bug, raised again) counts once."""
     timeout: float
     """Seconds to connect, and seconds the server may stay silent while answering; reading
     the (short) response body stops after ``timeout`` seconds in all."""

@@ -137,7 +137,7 @@ def render(
     """The ``$exception_list``: context lines and local variables are read here.
 
     ``frame_json`` receives the cached JSON of each frame dict that has one (keyed by
-    ``id()`` of the dict), for :func:`~posthog_exceptions._serialize.dumps_spliced`."""
+    ``id()`` of the dict), for :func:`~posthog_exceptions._payload.splice`."""
     entries = []
     for node in nodes:
         entry: dict[str, Any] = {"type": node.type, "value": node.value}
@@ -234,9 +234,12 @@ def _message(exc: BaseException, deadline: float) -> str:
     not plain strings. Such calls share one time bound, :data:`MESSAGE_SECONDS` (and
     ``deadline``, the event's); the common case (a builtin ``__str__`` over plain arguments,
     notes that are strs) is not traced, which is what keeps it fast."""
-    deadline = min(deadline, perf_counter() + MESSAGE_SECONDS)
-    plain = _plain_message(exc)
-    text = safe_str(exc, MAX_VALUE_LENGTH) if plain else _bounded_str(exc, deadline)
+    bounded = False  # the clock is read only once a traced call is needed
+    if _plain_message(exc):
+        text = safe_str(exc, MAX_VALUE_LENGTH)
+    else:
+        deadline, bounded = min(deadline, perf_counter() + MESSAGE_SECONDS), True
+        text = _bounded_str(exc, deadline)
     notes = _sequence(_attr(exc, "__notes__"))
     if notes:
         parts = [text]
@@ -247,6 +250,8 @@ def _message(exc: BaseException, deadline: float) -> str:
             if type(note) is str or issubclass(type(note), str):  # read as data, no user code
                 part = safe_str(note, MAX_VALUE_LENGTH)
             else:
+                if not bounded:
+                    deadline, bounded = min(deadline, perf_counter() + MESSAGE_SECONDS), True
                 part = _bounded_str(note, deadline)
             parts.append(part)
             size += len(part) + 1

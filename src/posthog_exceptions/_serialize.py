@@ -50,45 +50,6 @@ def dumps(event: Any) -> bytes:
         return encoder.encode(clean(event)).encode("utf-8")
 
 
-_nonce: str | None = None
-
-
-def dumps_spliced(event: dict[str, Any], frame_json: dict[int, bytes]) -> bytes:
-    """:func:`dumps` for an ``$exception`` event whose frames already have JSON.
-
-    Each stack's frames list is swapped for a placeholder string, the event is
-    encoded, and the placeholder replaced by the frames' cached JSON (keyed by
-    ``id()`` of the frame dict; frames without one are encoded here). The
-    placeholder carries a random per-process nonce, so no user text can collide."""
-    global _nonce
-    if _nonce is None:
-        import os
-
-        _nonce = os.urandom(8).hex()
-    stacks = [
-        entry["stacktrace"]
-        for entry in event["properties"]["$exception_list"]
-        if isinstance(entry.get("stacktrace"), dict)
-    ]
-    swapped: list[tuple[dict[str, Any], Any]] = []
-    blobs: list[tuple[bytes, bytes]] = []
-    try:
-        for number, stack in enumerate(stacks):
-            frames = stack["frames"]
-            parts = [frame_json.get(id(frame)) or dumps(frame) for frame in frames]
-            token = f"\x00{_nonce}:{number}\x00"
-            swapped.append((stack, frames))
-            stack["frames"] = token
-            blobs.append((dumps(token), b"[" + b",".join(parts) + b"]"))
-        encoded = dumps(event)
-    finally:
-        for stack, frames in swapped:
-            stack["frames"] = frames
-    for placeholder, blob in blobs:
-        encoded = encoded.replace(placeholder, blob, 1)
-    return encoded
-
-
 def safe_str(value: object, limit: int = _MAX_REPR) -> str:
     """``str(value)`` that never raises, bounded to ``limit`` characters. A str subclass
     gives its data (its own ``__str__``/``__len__`` are never called)."""

@@ -13,16 +13,18 @@ import threading
 import time
 
 from ._log import logger
+from ._payload import to_bytes
 from ._spool import Corrupt, event_count
 from ._transport import MAX_REQUEST_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._config import Options
+    from ._payload import Payload
     from ._spool import Spool
     from ._stats import Counters
 
-    Item = tuple[int, bytes]
+    Item = tuple[int, Payload]
 
 REPLAY_INTERVAL = 5.0  # seconds between two looks at the spool after successful sends
 REPLAY_SEQ = 1 << 62  # spooled batches are numbered above anything flush() waits for
@@ -55,7 +57,9 @@ class Spooling:
         if self._spool is not None:
             try:
                 overflow = self._spool.write(
-                    [payload for _, payload in items], self._options.api_key, self._options.host
+                    [to_bytes(payload) for _, payload in items],
+                    self._options.api_key,
+                    self._options.host,
                 )
             except OSError as exc:
                 logger.warning("could not spool %d events: %s", len(items), exc)
@@ -116,7 +120,7 @@ class Spooling:
                         continue
                     with self._lock:
                         self._replay_seq += 1
-                        batch = [(self._replay_seq, payload) for payload in chunk]
+                        batch: list[Item] = [(self._replay_seq, payload) for payload in chunk]
                         self._inflight[self._replay_seq] = len(batch)
                     undelivered += self._deliver_tracked(batch, deadline)
                 spool.done(claimed)

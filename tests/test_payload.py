@@ -1,0 +1,122 @@
+"""Queued events as pieces sharing their frames' JSON, and the queue's byte accounting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from posthog_exceptions import Client
+from posthog_exceptions._payload import Ledger, Spliced, parts, size, splice, to_bytes
+from posthog_exceptions._serialize import dumps
+
+from .exc_helpers import Captured, exceptions, frames
+from .recording_server import RecordingServer
+
+MakeClient = Callable[..., Client]
+
+
+def _recurse(depth: int, label: int) -> None:
+    if depth:
+        _recurse(depth - 1, label)
+    raise ValueError(f"bug {label}")
+
+
+def _raised(label: int, depth: int = 20) -> ValueError:
+    try:
+        _recurse(depth, label)
+    except ValueError as exc:
+        return exc
+    raise AssertionError("did not raise")
+
+
+def _chained() -> BaseException:
+    try:
+        try:
+            _recurse(3, 1)
+        except ValueError as inner:
+            raise KeyError("outer") from inner
+    except KeyError as exc:
+        return exc
+    raise AssertionError("did not raise")
+
+
+def test_spliced_pieces_are_exactly_the_plain_encoding() -> None:
+    cap = Captured()
+    cap.client.capture_exception(_raised(1))
+    cap.client.capture_exception(_chained())
+    for event in cap.exception_events:
+        frame_json = {id(f): dumps(f) for e in exceptions(event) for f in frames(e)}
+        payload = splice(event, frame_json)
+        assert isinstance(payload, Spliced)
+        assert to_bytes(payload) == b"".join(parts(payload)) == dumps(event)
+        assert size(payload) == len(dumps(event))
+        # the frame blobs are referenced, not copied
+        assert {id(b) for b in payload.shared} == {id(b) for b in frame_json.values()}
+
+
+def test_the_ledger_counts_a_shared_blob_once() -> None:
+    blob = b'{"frame":"' + b"x" * 1000 + b'"}'
+    other = b'{"frame":"' + b"y" * 500 + b'"}'
+    first = Spliced([b'{"a":[', blob, b",", blob, b"]}"], [blob, blob])
+    second = Spliced([b'{"b":[', blob, b",", other, b"]}"], [blob, other])
+    ledger = Ledger()
+    cost_first = ledger.cost(first)
+    ledger.add(first, cost_first)
+    assert cost_first >= len(blob) + first.own
+    assert cost_first < 2 * len(blob)  # the repeated frame counts once
+    cost_second = ledger.cost(second)
+    assert len(other) <= cost_second < len(blob)  # blob is already held
+    ledger.add(second, cost_second)
+    assert ledger.total == cost_first + cost_second
+    ledger.remove(first)
+    assert ledger.total == cost_second + len(blob)  # blob is still held, by the second
+    ledger.remove(second)
+    assert ledger.total == 0
+    plain = b'{"event":"x"}'
+    cost = ledger.cost(plain)
+    assert cost >= len(plain)
+    ledger.add(plain, cost)
+    ledger.remove(plain)
+    assert ledger.total == 0
+
+
+def test_a_burst_of_one_bug_fits_where_full_copies_would_not(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    queue_bytes = 512 * 1024
+    server.answer(200, delay=30)  # the first request hangs: everything after it queues
+    client = make_client(server.url, rate_limit=False, max_queue_bytes=queue_bytes)
+    client.capture("in-flight", distinct_id="u")
+    server.wait_for_arrivals(1)
+    uids = [client.capture_exception(_raised(i)) for i in range(200)]
+    assert all(uids)
+    assert client.stats()["dropped"]["queue_full"] == 0
+    server.release()
+    assert client.flush(timeout=10)
+    received = [e for e in server.events if e["event"] == "$exception"]
+    assert sorted(e["uuid"] for e in received) == sorted(uids)  # type: ignore[type-var]
+    one = len(json.dumps(received[0], separators=(",", ":"), ensure_ascii=False).encode())
+    assert 200 * one > 4 * queue_bytes  # as whole copies they would have overflowed it
+
+
+def test_different_tracebacks_are_counted_in_full(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    """Events that share nothing cost the queue their whole size, as plain bytes do."""
+    server.answer(200, delay=30)
+    client = make_client(server.url, rate_limit=False, max_queue_bytes=64 * 1024)
+    client.capture("in-flight", distinct_id="u")
+    server.wait_for_arrivals(1)
+    namespace: dict[str, Any] = {}
+    accepted = 0
+    for i in range(100):
+        # a new function (code object) per event: no frame is shared with another event
+        source = f"def fail_{i}():\n    raise ValueError('x' * 4000 + '{i}')\n"
+        exec(compile(source, f"<generated {i}>", "exec"), namespace)
+        try:
+            namespace[f"fail_{i}"]()
+        except ValueError as exc:
+            accepted += client.capture_exception(exc) is not None
+    assert 0 < accepted < 20  # about 4 KB each against a 64 KiB bound
+    assert client.stats()["dropped"]["queue_full"] == 100 - accepted
+    server.release()
