@@ -131,8 +131,12 @@ class ExceptionBuilder:
     """Builds the ``$exception`` properties for one client's options."""
 
     def __init__(self, options: Options) -> None:
-        from . import _frames  # deferred, with everything that builds exception events
+        # deferred, with everything that builds exception events; kept here, so that a
+        # capture does not pay for an import statement
+        from . import _exception, _fingerprint, _frames
 
+        self._exception = _exception
+        self._fingerprint = _fingerprint
         self.reader = _frames.FrameReader(
             _frames.FrameOptions(
                 context_lines=options.context_lines,
@@ -146,6 +150,7 @@ class ExceptionBuilder:
         self.capture_locals = options.capture_locals
         self.scrub_names = options.scrub_names
         self._scrubber: Any = None
+        self._budget: Any = None
 
     def walk(
         self,
@@ -156,8 +161,7 @@ class ExceptionBuilder:
         synthetic_stack: list[Raw] | None,
     ) -> Walked:
         """The cheap half: the exceptions, their frames and the fingerprint."""
-        from . import _exception, _fingerprint
-
+        _exception, _fingerprint = self._exception, self._fingerprint
         nodes = _exception.walk(
             exc, traceback=tb, reader=self.reader, synthetic_stack=synthetic_stack
         )
@@ -180,17 +184,16 @@ class ExceptionBuilder:
         """The expensive half: context lines, local variables, the event properties.
 
         ``frame_json`` collects the cached JSON of the frames (see ``_exception.render``)."""
-        from . import _exception
-
         variables = None
         if self.capture_locals:
-            from ._scrub import Scrubber
-            from ._variables import Budget
-
             if self._scrubber is None:
+                from ._scrub import Scrubber
+                from ._variables import Budget
+
                 self._scrubber = Scrubber(self.scrub_names)
-            variables = (Budget(), self._scrubber)
-        exception_list = _exception.render(
+                self._budget = Budget
+            variables = (self._budget(), self._scrubber)
+        exception_list = self._exception.render(
             walked.nodes,
             mechanism_type=mechanism,
             handled=handled,

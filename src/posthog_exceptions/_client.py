@@ -260,13 +260,13 @@ class Client:
         if is_ignored(exc, self.options, automatic):
             return None
         with Busy():
-            from . import _frames
-
             if self._exceptions is None:
                 self._exceptions = ExceptionBuilder(self.options)
             synthetic = None
             if tb is None:
-                synthetic = _frames.from_stack(sys._getframe(1) if stack is None else stack)
+                from ._frames import from_stack
+
+                synthetic = from_stack(sys._getframe(1) if stack is None else stack)
             walked = self._exceptions.walk(
                 exc, tb, fingerprint=fingerprint, synthetic_stack=synthetic
             )

@@ -60,13 +60,23 @@ class ExceptionKey(NamedTuple):
     synthetic: bool = False
 
 
+_frame_parts: dict[tuple[str, ...], tuple[str, ...]] = {}
+_CACHE_SIZE = 1024
+
+
 def default_parts(exceptions: Sequence[ExceptionKey]) -> list[str]:
     parts: list[str] = []
     for exc in exceptions:
         parts.append(f"type:{exc.type}")
         frames = [f for f in exc.frames if f.site.in_app] or list(exc.frames)
-        keys = [f.site.key for f in frames if f.site.key]
-        parts.extend(f"frame:{key}" for key in collapse(keys))
+        keys = tuple([f.site.key for f in frames if f.site.key])
+        found = _frame_parts.get(keys)
+        if found is None:  # the same stacks come back: remember their parts
+            found = tuple([f"frame:{key}" for key in collapse(list(keys))])
+            if len(_frame_parts) >= _CACHE_SIZE:
+                _frame_parts.clear()
+            _frame_parts[keys] = found
+        parts.extend(found)
         if not exc.frames or exc.synthetic:
             parts.append(f"message:{normalize_message(exc.message)}")
     return parts
