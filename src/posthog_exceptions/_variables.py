@@ -61,12 +61,14 @@ Scrubbing
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import types
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import islice
 from itertools import repeat as _repeat
 from time import perf_counter
 from typing import Any, Callable
@@ -146,9 +148,32 @@ class _Abort(BaseException):
     with ``except Exception``)."""
 
 
+_collecting = False
+"""True while the cyclic garbage collector runs (finalisers it calls must complete)."""
+_watching_gc = False
+
+
+def _note_collection(phase: str, _info: object) -> None:
+    global _collecting
+    _collecting = phase == "start"
+
+
+def _watch_gc() -> None:
+    """Follow the collector's phases from the first bounded call on (one callback for the
+    process, left in place: adding and removing it around every call would cost more)."""
+    global _watching_gc
+    if not _watching_gc:
+        import gc
+
+        _watching_gc = True
+        gc.callbacks.append(_note_collection)
+
+
 def _bounded(call: Callable[[Any], Any], arg: object, deadline: float) -> Any:
     """``call(arg)``, interrupted with :class:`_Abort` once ``deadline`` has passed while
     Python code runs. The previous trace function is restored in every case."""
+    if not _watching_gc:
+        _watch_gc()
     previous = sys.gettrace()
     ticks = 0
 
@@ -159,7 +184,7 @@ def _bounded(call: Callable[[Any], Any], arg: object, deadline: float) -> Any:
         ticks += 1
         if ticks >= _CHECK_EVERY and (event != "line" or _LINE_EVENTS_RAISE):
             ticks = 0
-            if perf_counter() > deadline and _interruptible(frame.f_code):
+            if perf_counter() > deadline and not _collecting and _interruptible(frame.f_code):
                 raise _Abort
         return tracer
 
@@ -171,17 +196,20 @@ def _bounded(call: Callable[[Any], Any], arg: object, deadline: float) -> Any:
 
 
 _interruptible_codes: dict[types.CodeType, bool] = {}
+_OWN_DIRECTORY = os.path.join(os.path.dirname(__file__), "")  # with its trailing separator
 
 
 def _interruptible(code: types.CodeType) -> bool:
-    """Whether the bound may cut this code short: not the standard library or an installed
-    package. A weakref callback or finaliser that the garbage collector runs in the middle
-    of a repr (``WeakSet._remove``, say) is traced too, and must not be interrupted."""
+    """Whether the bound may cut this code short: not the standard library, an installed
+    package or this library. A weakref callback or finaliser that the garbage collector
+    runs in the middle of a repr (``WeakSet._remove``, say) is traced too, and must not be
+    interrupted; nor may the collector callback that tells when finalisers run."""
     found = _interruptible_codes.get(code)
     if found is None:
         from ._frames import is_library_path
 
-        found = not is_library_path(code.co_filename)
+        filename = code.co_filename
+        found = not is_library_path(filename) and not filename.startswith(_OWN_DIRECTORY)
         if len(_interruptible_codes) > 4096:
             _interruptible_codes.clear()
         _interruptible_codes[code] = found
@@ -345,10 +373,14 @@ class _Renderer:
         try:
             parts: list[str] = []
             used = len(opening) + len(closing)
+            # The items to show are taken first: a repr among them may change the container,
+            # and iterating a dict, set or deque that changes size raises.
             if base is dict:
-                items: Iterable[tuple[Any, object]] = dict.items(value)
+                items = list(islice(dict.items(value), max_items))
             else:
-                items = zip(fields or _repeat(_NO_LABEL), base.__iter__(value))
+                items = list(
+                    zip(fields or _repeat(_NO_LABEL), islice(base.__iter__(value), max_items))
+                )
             for label, item in items:
                 if len(parts) >= max_items or used >= room:
                     break
@@ -440,7 +472,11 @@ def _serialize(
         else:
             key, sensitive = renderer.text(name, 1, 256), False
         renderer.value_deadline = 0.0
-        rendered = MASK if sensitive else top(value)
+        try:
+            rendered = MASK if sensitive else top(value)
+        except Exception:  # a value no rule above foresaw: lose it, not the whole frame
+            logger.debug("could not render a local variable", exc_info=True)
+            rendered = "<unrepresentable>"
         out[key] = rendered
         size = len(rendered) if type(rendered) is str else len(repr(rendered))
         budget._bytes += len(key) + size
