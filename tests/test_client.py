@@ -59,6 +59,20 @@ def test_event_without_distinct_id_is_anonymous(
     assert first["distinct_id"] != second["distinct_id"]
 
 
+def test_a_distinct_id_over_200_characters_is_cut_with_a_warning(
+    server: RecordingServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(server.url)
+    long_id = "user-" + "x" * 300
+    with caplog.at_level(logging.WARNING, logger="posthog_exceptions"):
+        client.capture("x", distinct_id=long_id)
+        client.capture_exception(ValueError("boom"), distinct_id=long_id)
+    assert client.flush(timeout=10)
+    events = server.wait_for_events(2)
+    assert [e["distinct_id"] for e in events] == [long_id[:200]] * 2
+    assert any("305 characters long" in r.getMessage() for r in caplog.records)
+
+
 def test_default_distinct_id_string_and_callable(
     server: RecordingServer, make_client: MakeClient
 ) -> None:

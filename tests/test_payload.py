@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import tracemalloc
 from typing import Any, Callable
 
 from posthog_exceptions import Client
@@ -51,33 +53,76 @@ def test_spliced_pieces_are_exactly_the_plain_encoding() -> None:
         assert to_bytes(payload) == b"".join(parts(payload)) == dumps(event)
         assert size(payload) == len(dumps(event))
         # the frame blobs are referenced, not copied
-        assert {id(b) for b in payload.shared} == {id(b) for b in frame_json.values()}
+        held = [id(blob) for group in payload.stacks for blob in group]
+        assert sorted(held) == sorted(id(blob) for blob in frame_json.values())
+
+
+def _spliced(name: bytes, *blobs: bytes) -> Spliced:
+    return Spliced((b'{"' + name + b'":[', b"]}"), (blobs,))
 
 
 def test_the_ledger_counts_a_shared_blob_once() -> None:
     blob = b'{"frame":"' + b"x" * 1000 + b'"}'
     other = b'{"frame":"' + b"y" * 500 + b'"}'
-    first = Spliced([b'{"a":[', blob, b",", blob, b"]}"], [blob, blob])
-    second = Spliced([b'{"b":[', blob, b",", other, b"]}"], [blob, other])
+    first = _spliced(b"a", blob, blob)
+    second = _spliced(b"b", blob, other)
+    assert bytes(first) == b'{"a":[' + blob + b"," + blob + b"]}"
     ledger = Ledger()
     cost_first = ledger.cost(first)
     ledger.add(first, cost_first)
-    assert cost_first >= len(blob) + first.own
-    assert cost_first < 2 * len(blob)  # the repeated frame counts once
+    assert cost_first == first.memory + sys.getsizeof(blob)  # the repeated frame counts once
     cost_second = ledger.cost(second)
-    assert len(other) <= cost_second < len(blob)  # blob is already held
+    assert cost_second == second.memory + sys.getsizeof(other)  # blob is already held
     ledger.add(second, cost_second)
     assert ledger.total == cost_first + cost_second
     ledger.remove(first)
-    assert ledger.total == cost_second + len(blob)  # blob is still held, by the second
+    assert ledger.total == cost_second + sys.getsizeof(blob)  # blob is still held, by second
     ledger.remove(second)
     assert ledger.total == 0
     plain = b'{"event":"x"}'
     cost = ledger.cost(plain)
-    assert cost >= len(plain)
+    assert cost > sys.getsizeof(plain)
     ledger.add(plain, cost)
     ledger.remove(plain)
     assert ledger.total == 0
+
+
+def test_the_ledger_counts_at_least_what_queued_events_hold() -> None:
+    """Measured with tracemalloc: the bound is on real memory, not on JSON length."""
+    cap = Captured(rate_limit=False)
+    for label in range(50):  # warm the frame cache: the blobs exist before measuring
+        cap.client.capture_exception(_raised(label))
+    exc_list = [_raised(label) for label in range(300)]
+    builder = cap.client._exceptions
+    assert builder is not None
+    ledger = Ledger()
+    held: list[tuple[int, Any]] = []
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number, exc in enumerate(exc_list):
+            walked = builder.walk(exc, exc.__traceback__, fingerprint=None, synthetic_stack=None)
+            frame_json: dict[int, bytes] = {}
+            props = builder.properties(
+                walked,
+                mechanism="generic",
+                handled=True,
+                level=None,
+                source="test",
+                frame_json=frame_json,
+            )
+            event = {"event": "$exception", "properties": props, "uuid": str(number)}
+            payload = splice(event, frame_json)
+            cost = ledger.cost(payload)
+            ledger.add(payload, cost)
+            held.append((number + 10_000, payload))  # as the queue holds it
+            del walked, props, event, frame_json, payload
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    real = after - before
+    assert ledger.total >= 0.9 * real, (ledger.total, real)
+    assert ledger.total <= 3 * real, (ledger.total, real)  # and not wildly more
 
 
 def test_a_burst_of_one_bug_fits_where_full_copies_would_not(

@@ -149,8 +149,8 @@ class Options:
     max_queue_size: int
     """At most this many events wait in memory; beyond it new events are dropped and counted."""
     max_queue_bytes: int
-    """At most this many bytes of serialised events wait in memory; a frame's JSON that
-    several queued events share (the same bug, raised again) counts once."""
+    """At most this much memory (``sys.getsizeof``) is held by events waiting or being sent;
+    a frame's JSON that several of them share (the same bug, raised again) counts once."""
     timeout: float
     """Seconds to connect, and seconds the server may stay silent while answering; reading
     the (short) response body stops after ``timeout`` seconds in all."""

@@ -120,7 +120,26 @@ def normalize_uuid(value: Any) -> str:
         return new_uuid()
 
 
+MAX_DISTINCT_ID_CHARS = 200
+"""PostHog truncates longer distinct ids; this library cuts them itself, with a warning."""
+
+
 def normalize_distinct_id(value: Any) -> str | None:
+    """A non-blank string distinct_id of at most 200 characters, or ``None`` (see
+    :func:`_distinct_id_text`). A longer one is cut, as PostHog would, with a warning."""
+    text = _distinct_id_text(value)
+    if text is not None and len(text) > MAX_DISTINCT_ID_CHARS:
+        logger.warning(
+            "distinct_id is %d characters long; PostHog keeps the first %d, and so does this "
+            "library",
+            len(text),
+            MAX_DISTINCT_ID_CHARS,
+        )
+        text = text[:MAX_DISTINCT_ID_CHARS]
+    return text
+
+
+def _distinct_id_text(value: Any) -> str | None:
     """A non-blank string distinct_id, or ``None``. Numbers and UUIDs are turned into strings.
 
     Subclasses of str and int give their data, read with the base type's C methods (their

@@ -7,14 +7,16 @@ leaves an event's JSON in pieces — its own bytes, and references to those shar
 blobs — instead of copying every frame into one string per event. The pieces are
 joined once, into the request body (:func:`parts`), or into one ``bytes`` when spooled.
 
-The queue's byte bound counts what it really holds (:class:`Ledger`): every piece an
-event owns, and each shared blob once however many queued events refer to it (plus a
-pointer per reference). A burst of 10,000 events of one bug then costs the queue the
-blobs once and a few hundred bytes per event; 10,000 different tracebacks cost it all of
-their bytes, as before.
+The queue's byte bound counts what the queued and in-flight events really hold
+(:class:`Ledger`, by ``sys.getsizeof``, object headers included): every object an event
+owns, and each shared blob once, however many of them refer to it. A burst of 10,000
+events of one bug then costs the blobs once and a few hundred bytes per event; 10,000
+different tracebacks cost all of their bytes.
 """
 
 from __future__ import annotations
+
+import sys
 
 from ._serialize import dumps
 
@@ -24,23 +26,47 @@ if TYPE_CHECKING:
 
     Payload = Union[bytes, "Spliced"]
 
-_POINTER = 8
-_ITEM_OVERHEAD = 64
+_ITEM = sys.getsizeof((0, None)) + sys.getsizeof(2**40) + 8
+"""What the queue adds per event: its (sequence, payload) tuple, the number, a slot."""
 
 
 class Spliced:
-    """One event's JSON as ``pieces``: its own bytes and the frame blobs in ``shared``."""
+    """One event's JSON: its own bytes around the frames of each of its stacks.
 
-    __slots__ = ("own", "pieces", "shared", "size")
+    ``own[0]``, the frames of ``stacks[0]`` (comma-separated), ``own[1]``, ... ``own[-1]``.
+    ``memory`` is what the event holds apart from the frame blobs, in bytes as
+    ``sys.getsizeof`` counts them (the objects' headers included)."""
 
-    def __init__(self, pieces: list[bytes], shared: list[bytes]) -> None:
-        self.pieces = pieces
-        self.shared = shared
-        self.size = sum(map(len, pieces))
-        self.own = self.size - sum(map(len, shared))
+    __slots__ = ("memory", "own", "size", "stacks")
+
+    def __init__(self, own: tuple[bytes, ...], stacks: tuple[tuple[bytes, ...], ...]) -> None:
+        self.own = own
+        self.stacks = stacks
+        self.size = sum(map(len, own)) + sum(
+            sum(map(len, blobs)) + max(len(blobs) - 1, 0) for blobs in stacks
+        )
+        getsizeof = sys.getsizeof
+        self.memory = (
+            _ITEM
+            + getsizeof(self)
+            + getsizeof(own)
+            + sum(map(getsizeof, own))
+            + getsizeof(stacks)
+            + sum(map(getsizeof, stacks))
+        )
+
+    def pieces(self) -> list[bytes]:
+        out = [self.own[0]]
+        for blobs, after in zip(self.stacks, self.own[1:]):
+            for index, blob in enumerate(blobs):
+                if index:
+                    out.append(b",")
+                out.append(blob)
+            out.append(after)
+        return out
 
     def __bytes__(self) -> bytes:
-        return b"".join(self.pieces)
+        return b"".join(self.pieces())
 
 
 def size(payload: Payload) -> int:
@@ -54,7 +80,7 @@ def to_bytes(payload: Payload) -> bytes:
 
 def parts(payload: Payload) -> list[bytes] | tuple[bytes]:
     """The pieces to write, in order, for the event's JSON."""
-    return (payload,) if type(payload) is bytes else payload.pieces  # type: ignore[union-attr]
+    return (payload,) if type(payload) is bytes else payload.pieces()  # type: ignore[union-attr]
 
 
 _nonce: str | None = None
@@ -91,27 +117,25 @@ def splice(event: dict[str, Any], frame_json: dict[int, bytes]) -> Payload:
     finally:
         for stack, frames in swapped:
             stack["frames"] = frames
-    pieces: list[bytes] = []
-    shared: list[bytes] = []
+    if not frames_of:
+        return encoded
+    own: list[bytes] = []
+    groups: list[tuple[bytes, ...]] = []
     rest = 0
     for placeholder, blobs in frames_of:
         at = encoded.find(placeholder, rest)
         if at < 0:  # cannot happen: the event was encoded with it; stay correct anyway
-            return b"".join([*pieces, encoded[rest:]]) if pieces else encoded
-        pieces.append(encoded[rest:at] + b"[")
-        for index, blob in enumerate(blobs):
-            if index:
-                pieces.append(b",")
-            pieces.append(blob)
-        shared.extend(blobs)
-        pieces.append(b"]")
+            return dumps(event)
+        own.append((b"]" if groups else b"") + encoded[rest:at] + b"[")
+        groups.append(tuple(blobs))
         rest = at + len(placeholder)
-    pieces.append(encoded[rest:])
-    return Spliced(pieces, shared)
+    own.append(b"]" + encoded[rest:])
+    return Spliced(tuple(own), tuple(groups))
 
 
 class Ledger:
-    """The queue's memory, in bytes: events' own bytes, and each shared blob once.
+    """The queue's memory, in bytes: each event's own objects, and each shared frame blob
+    once, however many queued events refer to it (``sys.getsizeof``, headers included).
 
     Not thread-safe: the queue calls it under its lock."""
 
@@ -124,49 +148,49 @@ class Ledger:
     def cost(self, payload: Payload) -> int:
         """What queuing ``payload`` would add to :attr:`total`."""
         if type(payload) is bytes:
-            return len(payload) + _ITEM_OVERHEAD
+            return sys.getsizeof(payload) + _ITEM
         spliced: Spliced = payload  # type: ignore[assignment]
         blobs = self._blobs
-        added = spliced.own + _ITEM_OVERHEAD + _POINTER * len(spliced.pieces)
-        seen: set[int] | None = None
-        for blob in spliced.shared:
-            key = id(blob)
-            if key in blobs:
-                continue
-            if seen is None:
-                seen = set()
-            elif key in seen:
-                continue
-            seen.add(key)
-            added += len(blob)
+        added = spliced.memory
+        seen: set[int] = set()
+        for group in spliced.stacks:
+            for blob in group:
+                key = id(blob)
+                if key not in blobs and key not in seen:
+                    seen.add(key)
+                    added += sys.getsizeof(blob)
         return added
 
     def add(self, payload: Payload, cost: int) -> None:
-        """Record ``payload`` as queued; ``cost`` is what :meth:`cost` said."""
+        """Record ``payload`` as held; ``cost`` is what :meth:`cost` said just before."""
         self.total += cost
         if type(payload) is not bytes:
             blobs = self._blobs
-            for blob in payload.shared:  # type: ignore[union-attr]
-                entry = blobs.get(id(blob))
-                if entry is None:
-                    blobs[id(blob)] = [1, blob]
-                else:
-                    entry[0] += 1
+            for group in payload.stacks:  # type: ignore[union-attr]
+                for blob in group:
+                    entry = blobs.get(id(blob))
+                    if entry is None:
+                        blobs[id(blob)] = [1, blob]
+                    else:
+                        entry[0] += 1
 
     def remove(self, payload: Payload) -> None:
-        """``payload`` left the queue (taken for sending, or given up)."""
+        """``payload`` is no longer held (delivered, or given up)."""
         if type(payload) is bytes:
-            self.total -= len(payload) + _ITEM_OVERHEAD
+            self.total -= sys.getsizeof(payload) + _ITEM
             return
         spliced: Spliced = payload  # type: ignore[assignment]
-        freed = spliced.own + _ITEM_OVERHEAD + _POINTER * len(spliced.pieces)
+        freed = spliced.memory
         blobs = self._blobs
-        for blob in spliced.shared:
-            entry = blobs[id(blob)]
-            entry[0] -= 1
-            if not entry[0]:
-                del blobs[id(blob)]
-                freed += len(blob)
+        for group in spliced.stacks:
+            for blob in group:
+                entry = blobs.get(id(blob))
+                if entry is None:  # not recorded (cannot happen): nothing to free
+                    continue
+                entry[0] -= 1
+                if not entry[0]:
+                    del blobs[id(blob)]
+                    freed += sys.getsizeof(blob)
         self.total -= freed
 
     def clear(self) -> None:

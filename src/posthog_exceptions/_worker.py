@@ -79,7 +79,10 @@ class Worker(Spooling):
         self._send_lock = threading.Lock()
         self._delivering = threading.local()  # .active: this thread is delivering a batch
         self._queue: deque[Item] = deque()
-        self._queued = Ledger()  # the queue's bytes (a frame shared by events counts once)
+        # The memory of the events queued or being sent (a frame's JSON that several of them
+        # share counts once); max_queue_bytes bounds it.
+        self._held = Ledger()
+        self._counted: set[int] = set()  # batches in flight that _held counts (first seq)
         self._last_seq = 0
         self._inflight: dict[int, int] = {}  # batches being delivered: first sequence -> size
         self._thread: threading.Thread | None = None
@@ -110,10 +113,10 @@ class Worker(Spooling):
                 self._counters.drop("shutdown")
                 logger.warning("the client was shut down; dropping an event captured after it")
                 return False
-            cost = self._queued.cost(payload)
+            cost = self._held.cost(payload)
             if (
                 len(self._queue) >= options.max_queue_size
-                or self._queued.total + cost > options.max_queue_bytes
+                or self._held.total + cost > options.max_queue_bytes
             ):
                 self._counters.drop("queue_full")
                 if not self._burst:
@@ -121,7 +124,7 @@ class Worker(Spooling):
                         "the event queue is full (%d events, %d bytes); dropping new events "
                         "until it drains",
                         len(self._queue),
-                        self._queued.total,
+                        self._held.total,
                     )
                 self._burst += 1
                 return False
@@ -130,7 +133,7 @@ class Worker(Spooling):
                 self._burst = 0
             self._last_seq += 1
             self._queue.append((self._last_seq, payload))
-            self._queued.add(payload, cost)
+            self._held.add(payload, cost)
             self._counters.add("queued")
             direct = self._direct or not self._ensure_thread()
             if not direct:
@@ -225,7 +228,8 @@ class Worker(Spooling):
             in_flight = sum(self._inflight.values())
             leftover = list(self._queue)
             self._queue.clear()
-            self._queued.clear()
+            for _, payload in leftover:
+                self._held.remove(payload)
             self._work.notify_all()
         self._lose(leftover, "shutdown")
         dropped = self._counters.dropped["shutdown"] - dropped_before
@@ -290,16 +294,15 @@ class Worker(Spooling):
         batch: list[Item] = []
         total = 0
         limit = self._options.batch_size
-        queue, queued = self._queue, self._queued
+        queue = self._queue
         while queue and len(batch) < limit:
             item_size = size(queue[0][1])
             if batch and total + item_size + len(batch) > MAX_REQUEST_BYTES:
                 break
-            item = queue.popleft()
-            queued.remove(item[1])
-            batch.append(item)
+            batch.append(queue.popleft())
             total += item_size
         self._inflight[batch[0][0]] = len(batch)
+        self._counted.add(batch[0][0])  # still held in memory until delivered or given up
         return batch
 
     def _deliver_tracked(self, batch: list[Item], deadline: float | None) -> int:
@@ -316,6 +319,10 @@ class Worker(Spooling):
             self._delivering.active = outer
             with self._lock:
                 del self._inflight[batch[0][0]]
+                if batch[0][0] in self._counted:
+                    self._counted.discard(batch[0][0])
+                    for _, payload in batch:
+                        self._held.remove(payload)
                 self._progress.notify_all()
 
     # ----------------------------------------------------------- delivery
