@@ -68,7 +68,7 @@ def _normalize(name: str) -> str:
 class Scrubber:
     """Decides which names and values are secrets (see the module docstring)."""
 
-    __slots__ = ("_cache", "_names", "_text_cache", "scrub_values")
+    __slots__ = ("_cache", "_names", "_text_cache", "quoted", "scrub_values")
 
     def __init__(self, extra_names: Iterable[str] = (), *, scrub_values: bool = True) -> None:
         if isinstance(extra_names, str):
@@ -82,6 +82,8 @@ class Scrubber:
         self.scrub_values = scrub_values
         self._cache: dict[str, bool] = {}
         self._text_cache: dict[str, str] = {}
+        self.quoted: dict[str, str] = {}
+        """The renderer's cache of ``repr(scrub_text(s))`` for short strings."""
 
     def name_is_sensitive(self, name: str) -> bool:
         """Whether a variable or key called ``name`` holds a secret."""

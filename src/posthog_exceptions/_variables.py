@@ -97,6 +97,9 @@ _TYPE_QUALNAME: Any = vars(type)["__qualname__"]
 _TYPE_NAME: Any = vars(type)["__name__"]
 _TYPE_DICT: Any = vars(type)["__dict__"]
 _NO_LABEL = object()
+_QUOTED_LENGTH = 64  # strings shorter than this have their quoted form cached
+_QUOTED_CACHE_SIZE = 4096
+_QUOTED_MASK = repr(MASK)
 _BINARY: tuple[Any, ...] = (bytes, bytearray)
 
 
@@ -129,12 +132,13 @@ class Budget:
 
     Not thread-safe: use one per event, on the thread that builds it."""
 
-    __slots__ = ("_bytes", "_exhausted", "_seconds", "limits")
+    __slots__ = ("_bytes", "_exhausted", "_renderer", "_seconds", "limits")
 
     def __init__(self, limits: VariableLimits = _DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._bytes = 0
         self._seconds = 0.0
+        self._renderer: _Renderer | None = None  # made with the event's first frame
         self._exhausted = False
 
     @property
@@ -329,6 +333,19 @@ class _Renderer:
             return repr(window[:room]) + ("..." if cut or len(window) > room else "")
         return _clip(window, room, cut)
 
+    def _quoted(self, value: str) -> str:
+        """``repr()`` of a short exact str, scrubbed (cached: the same keys and values come
+        back from capture to capture)."""
+        cache = self.scrubber.quoted
+        found = cache.get(value)
+        if found is None:
+            scrubbed = self.scrubber.scrub_text(value)
+            found = repr(scrubbed)
+            if len(cache) >= _QUOTED_CACHE_SIZE:
+                cache.clear()
+            cache[value] = found
+        return found
+
     def _opaque(self, value: object, kind: type, room: int) -> str:
         try:
             if id(kind) in _PLAIN_REPR:
@@ -369,6 +386,7 @@ class _Renderer:
         path.add(id(value))
         max_items = self.limits.max_items
         sensitive = self.scrubber.name_is_sensitive
+        quoted = self._quoted
         text = self.text
         try:
             parts: list[str] = []
@@ -382,21 +400,31 @@ class _Renderer:
                     zip(fields or _repeat(_NO_LABEL), islice(base.__iter__(value), max_items))
                 )
             for label, item in items:
-                if len(parts) >= max_items or used >= room:
+                left = room - used
+                if len(parts) >= max_items or left <= 0:
                     break
-                part = ""
-                if base is dict:
-                    part = text(label, depth + 1, room - used) + ": "
-                elif label is not _NO_LABEL:
-                    part = f"{label}="
-                if (type(label) is str or issubclass(type(label), str)) and sensitive(
-                    label
-                    if type(label) is str and len(label) <= 256
-                    else str.__getitem__(label, slice(0, 256))
-                ):
-                    part += repr(MASK)
+                # Short exact strings (most keys, many values) come from a cache; everything
+                # else goes through text(). A key that names a secret hides its value.
+                if label is _NO_LABEL:
+                    part, hidden = "", False
+                elif type(label) is str and len(label) < _QUOTED_LENGTH < left:
+                    part = quoted(label) + ": " if base is dict else f"{label}="
+                    hidden = sensitive(label)
                 else:
-                    part += text(item, depth + 1, room - used - len(part))
+                    part = text(label, depth + 1, left) + ": " if base is dict else f"{label}="
+                    hidden = (type(label) is str or issubclass(type(label), str)) and sensitive(
+                        str.__getitem__(label, slice(0, 256))
+                    )
+                if hidden:
+                    part += _QUOTED_MASK
+                else:
+                    item_kind = type(item)
+                    if item_kind is int and -_INT_MAX <= item <= _INT_MAX:
+                        part += int.__repr__(item)
+                    elif item_kind is str and len(item) < _QUOTED_LENGTH < left - len(part):
+                        part += quoted(item)
+                    else:
+                        part += text(item, depth + 1, left - len(part))
                 parts.append(part)
                 used += len(part) + 2
         finally:
@@ -447,10 +475,13 @@ def _serialize(
     except (_Abort, Exception):
         logger.debug("could not read a frame's local variables", exc_info=True)
         return {}
-    renderer = _Renderer(limits, scrubber)
+    renderer = budget._renderer
+    if renderer is None or renderer.scrubber is not scrubber:
+        renderer = budget._renderer = _Renderer(limits, scrubber)
     renderer.deadline = deadline
     top, name_is_sensitive = renderer.top, scrubber.name_is_sensitive
     max_variables, max_bytes = limits.max_variables_per_frame, limits.max_bytes_per_event
+    used = budget._bytes
     out: dict[str, object] = {}
     more = 0
     for name, value in items:
@@ -459,7 +490,8 @@ def _serialize(
         if len(out) >= max_variables:
             more += 1
             continue
-        if budget._bytes >= max_bytes or perf_counter() >= deadline:
+        if used >= max_bytes or perf_counter() >= deadline:
+            budget._bytes = used
             budget._exhausted = True
             out["..."] = "<budget exhausted>"
             return out
@@ -471,15 +503,21 @@ def _serialize(
             sensitive = name_is_sensitive(key)
         else:
             key, sensitive = renderer.text(name, 1, 256), False
-        renderer.value_deadline = 0.0
-        try:
-            rendered = MASK if sensitive else top(value)
-        except Exception:  # a value no rule above foresaw: lose it, not the whole frame
-            logger.debug("could not render a local variable", exc_info=True)
-            rendered = "<unrepresentable>"
+        if sensitive:
+            rendered: object = MASK
+        elif type(value) is int and -_INT_MAX <= value <= _INT_MAX:  # no need for top()
+            rendered = value
+        else:
+            renderer.value_deadline = 0.0
+            try:
+                rendered = top(value)
+            except Exception:  # a value no rule above foresaw: lose it, not the whole frame
+                logger.debug("could not render a local variable", exc_info=True)
+                rendered = "<unrepresentable>"
         out[key] = rendered
-        size = len(rendered) if type(rendered) is str else len(repr(rendered))
-        budget._bytes += len(key) + size
+        # names plus values as rendered; numbers, booleans and None count as 8 characters
+        used += len(key) + (len(rendered) if type(rendered) is str else 8)
+    budget._bytes = used
     if more:
         out["..."] = f"<{more} more>"
     return out
