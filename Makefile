@@ -33,3 +33,20 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache build dist
+
+# Side-by-side benchmarks against posthog and sentry-sdk, in their own virtualenv (the
+# peers are pinned in bench/requirements.txt); writes bench/RESULTS.md. About 40 minutes;
+# `make bench BENCH_ARGS=--quick` for a short run, `BENCH_ARGS="--only capture"` for one.
+BENCH_VENV := .bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+$(BENCH_STAMP): pyproject.toml bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e . -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
