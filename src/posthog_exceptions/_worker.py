@@ -82,7 +82,8 @@ class Worker(Spooling):
         # The memory of the events queued or being sent (a frame's JSON that several of them
         # share counts once); max_queue_bytes bounds it.
         self._held = Ledger()
-        self._counted: set[int] = set()  # batches in flight that _held counts (first seq)
+        # Batches in flight that _held counts (first seq -> the request body it reserved).
+        self._counted: dict[int, int] = {}
         self._last_seq = 0
         self._inflight: dict[int, int] = {}  # batches being delivered: first sequence -> size
         self._thread: threading.Thread | None = None
@@ -302,7 +303,9 @@ class Worker(Spooling):
             batch.append(queue.popleft())
             total += item_size
         self._inflight[batch[0][0]] = len(batch)
-        self._counted.add(batch[0][0])  # still held in memory until delivered or given up
+        # Held in memory until delivered or given up, and so is the request body made of it.
+        self._counted[batch[0][0]] = total
+        self._held.total += total
         return batch
 
     def _deliver_tracked(self, batch: list[Item], deadline: float | None) -> int:
@@ -319,8 +322,9 @@ class Worker(Spooling):
             self._delivering.active = outer
             with self._lock:
                 del self._inflight[batch[0][0]]
-                if batch[0][0] in self._counted:
-                    self._counted.discard(batch[0][0])
+                body = self._counted.pop(batch[0][0], None)
+                if body is not None:
+                    self._held.total -= body
                     for _, payload in batch:
                         self._held.remove(payload)
                 self._progress.notify_all()
