@@ -18,6 +18,7 @@ from .recording_server import RecordingServer
 from .web_helpers import (
     Secrets,
     asgi_server,
+    assert_request_failure,
     exception_events,
     init_client,
     request,
@@ -129,19 +130,15 @@ def test_starlette_sends_500s_with_the_route_and_nothing_else(server: RecordingS
         assert answer.status == 500
         assert answer.body == "Internal Server Error"  # Starlette's own 500 page
     (event,) = exception_events(client, server)
-    props = event["properties"]
-    entry = props["$exception_list"][0]
+    entry = assert_request_failure(
+        event,
+        integration="starlette",
+        url=url,
+        path="/orders/42",
+        route="/orders/{order_id:int}",
+        secrets=secrets,
+    )
     assert entry["value"] == "order 42 could not be placed"
-    assert entry["mechanism"]["type"] == "starlette"
-    assert entry["mechanism"]["handled"] is False
-    assert entry["stacktrace"]["frames"][-1]["function"] == "fail_order"
-    assert props["$exception_source"] == "python.starlette"
-    assert props["$request_route"] == "/orders/{order_id:int}"
-    assert props["$request_path"] == "/orders/42"
-    assert props["$request_method"] == "POST"
-    assert props["$current_url"] == f"{url}/orders/42"
-    assert props["$request_query_keys"] == ["token", "page"]
-    secrets.assert_absent(event)
 
 
 def test_starlette_route_inside_a_mount(server: RecordingServer) -> None:

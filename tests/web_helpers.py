@@ -109,6 +109,34 @@ def exception_events(
     return [e for e in server.events if e["event"] == "$exception"]
 
 
+def assert_request_failure(
+    event: dict[str, Any],
+    *,
+    integration: str,
+    url: str,
+    path: str,
+    route: str | None,
+    secrets: Secrets,
+) -> dict[str, Any]:
+    """What every integration sends for the failing ``POST path?token=…&page=2`` request
+    that :func:`secret_request` makes; returns the first ``$exception_list`` entry."""
+    props = event["properties"]
+    entry: dict[str, Any] = props["$exception_list"][0]
+    assert entry["mechanism"]["type"] == integration
+    assert entry["mechanism"]["handled"] is False
+    assert entry["stacktrace"]["frames"][-1]["function"] == "fail_order"
+    assert props["$exception_source"] == f"python.{integration}"
+    assert props["$exception_level"] == "error"
+    assert props.get("$request_route") == route
+    assert props["$request_path"] == path
+    assert props["$request_method"] == "POST"
+    assert props["$current_url"] == f"{url}{path}"
+    assert props["$request_query_keys"] == ["token", "page"]
+    assert props["$user_agent"] == "integration-test/1.0"
+    secrets.assert_absent(event)
+    return entry
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
