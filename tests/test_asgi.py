@@ -16,27 +16,16 @@ from posthog_exceptions.integrations.starlette import PostHogMiddleware
 
 from .recording_server import RecordingServer
 from .web_helpers import (
+    Handled,
     Secrets,
     asgi_server,
     assert_request_failure,
     exception_events,
+    fail_order,
     init_client,
     request,
     secret_request,
 )
-
-
-class OrderFailed(Exception):
-    pass
-
-
-class Handled(Exception):
-    pass
-
-
-def fail_order(order_id: object) -> None:
-    raise OrderFailed(f"order {order_id} could not be placed")
-
 
 # ------------------------------------------------------------------ a plain ASGI app
 

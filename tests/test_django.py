@@ -21,10 +21,12 @@ from posthog_exceptions.integrations.django import PostHogMiddleware
 
 from .recording_server import RecordingServer
 from .web_helpers import (
+    OrderFailed,
     Secrets,
     asgi_server,
     assert_request_failure,
     exception_events,
+    fail_order,
     init_client,
     request,
     secret_request,
@@ -32,14 +34,6 @@ from .web_helpers import (
 )
 
 MIDDLEWARE = "posthog_exceptions.integrations.django.PostHogMiddleware"
-
-
-class OrderFailed(Exception):
-    pass
-
-
-def fail_order(order_id: object) -> None:
-    raise OrderFailed(f"order {order_id} could not be placed")
 
 
 def order(request: HttpRequest, order_id: int) -> HttpResponse:

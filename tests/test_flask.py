@@ -15,25 +15,16 @@ from posthog_exceptions.integrations import flask as posthog_flask
 
 from .recording_server import RecordingServer
 from .web_helpers import (
+    Handled,
+    OrderFailed,
     Secrets,
     assert_request_failure,
     exception_events,
+    fail_order,
     init_client,
     request,
     secret_request,
 )
-
-
-class OrderFailed(Exception):
-    pass
-
-
-class Handled(Exception):
-    pass
-
-
-def fail_order(order_id: object) -> None:
-    raise OrderFailed(f"order {order_id} could not be placed")
 
 
 def make_app(**options: Any) -> Flask:

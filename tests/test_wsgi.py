@@ -13,9 +13,11 @@ from posthog_exceptions.integrations.wsgi import PostHogWSGIMiddleware
 
 from .recording_server import RecordingServer
 from .web_helpers import (
+    OrderFailed,
     Secrets,
     assert_request_failure,
     exception_events,
+    fail_order,
     init_client,
     request,
     secret_request,
@@ -25,24 +27,16 @@ from .web_helpers import (
 StartResponse = Callable[..., Any]
 
 
-class OrderFailed(Exception):
-    pass
-
-
-def fail_order() -> None:
-    raise OrderFailed("order could not be placed")
-
-
 def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     path = environ["PATH_INFO"]
     if path == "/boom":
         environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        fail_order()
+        fail_order("boom")
     if path == "/stream":
         return _stream(start_response)
     if path == "/handled":
         try:
-            fail_order()
+            fail_order("boom")
         except OrderFailed:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"try again later"]

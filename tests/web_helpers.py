@@ -109,6 +109,18 @@ def exception_events(
     return [e for e in server.events if e["event"] == "$exception"]
 
 
+class OrderFailed(Exception):
+    """What the test apps' failing views raise."""
+
+
+class Handled(Exception):
+    """An error the test apps answer themselves (nothing may be sent)."""
+
+
+def fail_order(order_id: object) -> None:
+    raise OrderFailed(f"order {order_id} could not be placed")
+
+
 def assert_request_failure(
     event: dict[str, Any],
     *,
