@@ -68,22 +68,24 @@ def test_the_ledger_counts_a_shared_blob_once() -> None:
     second = _spliced(b"b", blob, other)
     assert bytes(first) == b'{"a":[' + blob + b"," + blob + b"]}"
     ledger = Ledger()
-    cost_first = ledger.cost(first)
-    ledger.add(first, cost_first)
+    cost_first = ledger.add(first)
     assert cost_first == first.memory + sys.getsizeof(blob)  # the repeated frame counts once
-    cost_second = ledger.cost(second)
+    cost_second = ledger.add(second)
     assert cost_second == second.memory + sys.getsizeof(other)  # blob is already held
-    ledger.add(second, cost_second)
     assert ledger.total == cost_first + cost_second
     ledger.remove(first)
     assert ledger.total == cost_second + sys.getsizeof(blob)  # blob is still held, by second
     ledger.remove(second)
     assert ledger.total == 0
     plain = b'{"event":"x"}'
-    cost = ledger.cost(plain)
+    cost = ledger.add(plain)
     assert cost > sys.getsizeof(plain)
-    ledger.add(plain, cost)
     ledger.remove(plain)
+    assert ledger.total == 0
+    assert ledger.admit(first, limit=cost_first)  # exactly fits
+    assert not ledger.admit(second, limit=cost_first)  # refused, and nothing recorded
+    assert ledger.total == cost_first
+    ledger.remove(first)
     assert ledger.total == 0
 
 
@@ -113,8 +115,7 @@ def test_the_ledger_counts_at_least_what_queued_events_hold() -> None:
             )
             event = {"event": "$exception", "properties": props, "uuid": str(number)}
             payload = splice(event, frame_json)
-            cost = ledger.cost(payload)
-            ledger.add(payload, cost)
+            ledger.add(payload)
             held.append((number + 10_000, payload))  # as the queue holds it
             del walked, props, event, frame_json, payload
         after = tracemalloc.get_traced_memory()[0]

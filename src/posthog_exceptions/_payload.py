@@ -150,34 +150,33 @@ class Ledger:
         self.total = 0
         self._blobs: dict[int, list[Any]] = {}  # id(blob) -> [references, blob]
 
-    def cost(self, payload: Payload) -> int:
-        """What queuing ``payload`` would add to :attr:`total`."""
+    def add(self, payload: Payload) -> int:
+        """Record ``payload`` as held; returns what that added to :attr:`total`."""
         if type(payload) is bytes:
-            return sys.getsizeof(payload) + _ITEM
-        spliced: Spliced = payload  # type: ignore[assignment]
-        blobs = self._blobs
-        added = spliced.memory
-        seen: set[int] = set()
-        for group in spliced.stacks:
-            for blob in group:
-                key = id(blob)
-                if key not in blobs and key not in seen:
-                    seen.add(key)
-                    added += sys.getsizeof(blob)
-        return added
-
-    def add(self, payload: Payload, cost: int) -> None:
-        """Record ``payload`` as held; ``cost`` is what :meth:`cost` said just before."""
-        self.total += cost
-        if type(payload) is not bytes:
+            added = sys.getsizeof(payload) + _ITEM
+        else:
+            spliced: Spliced = payload  # type: ignore[assignment]
+            added = spliced.memory
             blobs = self._blobs
-            for group in payload.stacks:  # type: ignore[union-attr]
+            for group in spliced.stacks:
                 for blob in group:
                     entry = blobs.get(id(blob))
                     if entry is None:
                         blobs[id(blob)] = [1, blob]
+                        added += sys.getsizeof(blob)
                     else:
                         entry[0] += 1
+        self.total += added
+        return added
+
+    def admit(self, payload: Payload, limit: int) -> bool:
+        """:meth:`add` ``payload`` if :attr:`total` stays within ``limit``; one pass over
+        its frames when it fits (the common case), a second to take it back when not."""
+        self.add(payload)
+        if self.total <= limit:
+            return True
+        self.remove(payload)
+        return False
 
     def remove(self, payload: Payload) -> None:
         """``payload`` is no longer held (delivered, or given up)."""
@@ -197,7 +196,3 @@ class Ledger:
                     del blobs[id(blob)]
                     freed += sys.getsizeof(blob)
         self.total -= freed
-
-    def clear(self) -> None:
-        self.total = 0
-        self._blobs.clear()

@@ -114,10 +114,8 @@ class Worker(Spooling):
                 self._counters.drop("shutdown")
                 logger.warning("the client was shut down; dropping an event captured after it")
                 return False
-            cost = self._held.cost(payload)
-            if (
-                len(self._queue) >= options.max_queue_size
-                or self._held.total + cost > options.max_queue_bytes
+            if len(self._queue) >= options.max_queue_size or not self._held.admit(
+                payload, options.max_queue_bytes
             ):
                 self._counters.drop("queue_full")
                 if not self._burst:
@@ -134,7 +132,6 @@ class Worker(Spooling):
                 self._burst = 0
             self._last_seq += 1
             self._queue.append((self._last_seq, payload))
-            self._held.add(payload, cost)
             self._counters.add("queued")
             direct = self._direct or not self._ensure_thread()
             if not direct:
