@@ -406,3 +406,23 @@ def test_an_event_captured_while_sending_does_not_deadlock() -> None:
         assert finished.wait(10), f"capture deadlocked (sync_mode={sync})"
         assert sorted(e["event"] for e in transport.events) == ["from-inside-send", "outer"]
         client.shutdown(timeout=5)
+
+
+def test_the_queue_memory_returns_to_zero_once_batches_settle(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    """What a batch in flight reserves in the ledger (its events and its request body) is
+    given back whether the batch is sent, split, rejected or given up."""
+    client = make_client(server.url, max_retries=1)
+    worker: Any = client._worker
+    for answers in ([413], [400], [500, 500], []):
+        for status in answers:
+            server.answer(status)
+        for _ in range(3):
+            client.capture_exception(ValueError("boom"))  # events sharing frame blobs
+        client.capture("e", distinct_id="u")
+        assert client.flush(timeout=20)
+        assert worker._held.total == 0
+    dropped = client.stats()["dropped"]
+    assert dropped["rejected"] and dropped["retries_exhausted"]
+    assert client.stats()["sent"] >= 4

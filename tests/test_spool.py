@@ -261,3 +261,63 @@ def test_flush_spool_with_the_server_down_keeps_the_events(tmp_path: Path) -> No
         assert sum(event_count(p) for p in Spool(str(tmp_path), 1 << 30).pending()) == 3
     finally:
         sock.close()
+
+
+# ------------------------------------------------------------------ the worker's replay
+
+
+def test_flush_does_not_wait_for_an_earlier_process_spool_but_shutdown_does(
+    server: RecordingServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Spooled batches never enter the queue's register: ``flush()`` covers the events
+    queued before it (none here), while ``shutdown()`` waits for the replay."""
+    Spool(str(tmp_path), 1 << 20).write(payloads(3), API_KEY, server.url)
+    server.answer(200, delay=30)  # the replay's request stalls until released
+    client = make_client(server.url, spool_dir=tmp_path)
+    server.wait_for_arrivals(1)
+    assert client.flush(timeout=5)  # nothing of this process's is waiting
+    assert client.stats()["pending"] == 0
+    assert not client.shutdown(timeout=0.2)  # the replay is still on the wire
+    server.release()
+    server.wait_for_events(3)
+    assert sorted(e["uuid"] for e in server.events) == [uid(i) for i in range(3)]
+
+
+def test_losses_go_to_the_spool_or_are_counted_by_reason(tmp_path: Path) -> None:
+    from posthog_exceptions._config import build_options
+    from posthog_exceptions._replay import Replay
+    from posthog_exceptions._sender import Pacing
+    from posthog_exceptions._stats import Counters
+
+    options = build_options(API_KEY, "http://127.0.0.1:9")
+    counters = Counters()
+    Replay(options, counters, None, Pacing()).lose(list(payloads(2)), "shutdown")
+    assert counters.dropped["shutdown"] == 2
+    assert counters.spooled == 0
+
+    spooling = Replay(options, counters, Spool(str(tmp_path), 1 << 20), Pacing())
+    spooling.lose(list(payloads(3)), "retries_exhausted")
+    assert counters.spooled == 3
+    assert counters.dropped["retries_exhausted"] == 0
+    (path,) = Spool(str(tmp_path), 1 << 20).pending()
+    assert event_count(path) == 3
+
+
+def test_an_unwritable_spool_counts_the_loss(tmp_path: Path) -> None:
+    from posthog_exceptions._config import build_options
+    from posthog_exceptions._replay import Replay
+    from posthog_exceptions._sender import Pacing
+    from posthog_exceptions._stats import Counters
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    counters = Counters()
+    replay = Replay(
+        build_options(API_KEY, "http://127.0.0.1:9"),
+        counters,
+        Spool(str(blocker / "spool"), 1 << 20),
+        Pacing(),
+    )
+    replay.lose(list(payloads(2)), "shutdown")
+    assert counters.spooled == 0
+    assert counters.dropped["shutdown"] == 2

@@ -7,8 +7,9 @@
   traceback or its frames — is kept alive by the library); capturing it again
   returns that uuid and sends nothing. This is how a decorator's capture and
   the global hook it re-raises into produce one event.
-- **No re-entrance**: while a thread builds an exception event, a capture
-  triggered from inside (a ``__repr__`` that logs, a hook that fires) is skipped.
+- **No re-entrance**: while a thread builds an exception event
+  (``_own.work.capturing``), a capture triggered from inside (a ``__repr__`` that logs,
+  a hook that fires) is skipped.
 - **Never oversize**: an event above the size limit is made smaller step by
   step — local variables, then context lines, then message lengths, then
   frames, then chained exceptions — until it fits.
@@ -17,7 +18,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 from types import TracebackType
 
 from ._log import logger
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
 LEVELS = ("fatal", "error", "warning", "log", "info", "debug")
 ALWAYS_IGNORED: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, GeneratorExit)
 MARK = "__posthog_exceptions_uuid__"
-
-
-_state = threading.local()
 
 
 def resolve(exception: ExceptionArg) -> tuple[BaseException, TracebackType | None] | None:
@@ -111,20 +108,6 @@ def is_flow_control(exc: BaseException) -> bool:
     asyncio = sys.modules.get("asyncio")  # never import it: only loaded programs can cancel
     cancelled = getattr(asyncio, "CancelledError", None)
     return isinstance(cancelled, type) and issubclass(kind, cancelled)
-
-
-class Busy:
-    """Context manager marking this thread as building an exception event."""
-
-    @staticmethod
-    def active() -> bool:
-        return bool(getattr(_state, "busy", False))
-
-    def __enter__(self) -> None:
-        _state.busy = True
-
-    def __exit__(self, *exc: object) -> None:
-        _state.busy = False
 
 
 class ExceptionBuilder:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 
 from ._capture import (
-    Busy,
     ExceptionBuilder,
     is_ignored,
     mark_sent,
@@ -24,6 +23,7 @@ from ._capture import (
 from ._config import Options, build_options
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
 from ._log import enable_debug, internal_error, logger
+from ._own import work
 from ._payload import size as payload_size
 from ._payload import splice
 from ._ratelimit import RateLimiter
@@ -248,8 +248,8 @@ class Client:
         built-in ignore list (KeyboardInterrupt, SystemExit, …). ``stack`` is the
         frame where the synthesised stack of a never-raised exception ends (by
         default the caller's; the logging integration passes the logging call)."""
-        if not self.enabled or Busy.active():
-            return None
+        if not self.enabled or work.capturing:
+            return None  # captured while this thread builds an event: never capture oneself
         resolved = resolve(exception)
         if resolved is None:
             return None
@@ -259,7 +259,8 @@ class Client:
             return already
         if is_ignored(exc, self.options, automatic):
             return None
-        with Busy():
+        work.capturing = True
+        try:
             if self._exceptions is None:
                 self._exceptions = ExceptionBuilder(self.options)
             synthetic = None
@@ -291,6 +292,8 @@ class Client:
             if suppressed:
                 props["$exception_suppressed_count"] = suppressed
             uid = self._send("$exception", distinct_id, props, shrink=shrink, frame_json=frame_json)
+        finally:
+            work.capturing = False
         if uid is not None:
             mark_sent(exc, uid)
         return uid

@@ -43,6 +43,7 @@ import sys
 from types import CodeType, FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ._own import is_own_module
 from ._paths import absolute, in_app, qualname, relative
 from ._paths import is_library_path as is_library_path  # noqa: PLC0414 (re-exported for _variables)
 from ._serialize import dumps
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from ._variables import Budget
 
 MAX_LINE_LENGTH = 512
-_OWN_PACKAGE = __name__.rpartition(".")[0]
 _HAS_QUALNAME = sys.version_info >= (3, 11)
 _CACHE_LIMIT = 4096
 _COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>"})
@@ -79,7 +79,7 @@ class Site:
         code = frame.f_code
         name = frame.f_globals.get("__name__")
         self.module: str = name if isinstance(name, str) else ""
-        self.own = self.module == _OWN_PACKAGE or self.module.startswith("posthog_exceptions.")
+        self.own = is_own_module(self.module)
         self.hideable = "__tracebackhide__" in code.co_varnames
         self.function: str = qualname(frame, code)
         self.abs_path = absolute(code.co_filename)

@@ -12,9 +12,10 @@
   frames of the ``logging`` package are never the crash site.
 - Records of the library's own logger and of ``urllib3``/``requests`` (which the
   transport uses while sending) are never captured, nor is anything logged while
-  the library delivers events (a custom transport that logs: capturing there would
-  send from inside a send), and a capture that logs is not captured again (a
-  per-handler guard, on top of the client's own).
+  the library works on the thread (``_own.work``): while it delivers events (a custom
+  transport that logs: capturing there would send from inside a send), builds an
+  event (a ``__repr__`` or ``before_send`` that logs), or formats a record for this
+  handler.
 - An exception a hook or the decorator already sent is not sent again: the client
   remembers it on the exception object.
 - The handler never raises: a broken format string is sent as its template, a
@@ -32,6 +33,7 @@ import threading
 
 from ._global import get_client
 from ._log import LOGGER_NAME, internal_error
+from ._own import busy, is_own_module, work
 from ._serialize import safe_repr, safe_str
 
 TYPE_CHECKING = False
@@ -42,15 +44,13 @@ if TYPE_CHECKING:
     from ._client import Client
 
     Level = Union[int, str]
+    Prepared = tuple[Client, Any, str, dict[str, Any], Union[FrameType, None]]
 
 MAX_MESSAGE_LENGTH = 2000
 """``$log_message`` and the value of a :class:`LoggedError` are cut to this many characters."""
 IGNORED_LOGGERS = (LOGGER_NAME, "urllib3", "requests")
 """Loggers (and their children) whose records are never captured: they log while sending."""
 _MAX_WALK = 500
-_DELIVERY_MODULES = frozenset(
-    f"{LOGGER_NAME}.{name}" for name in ("_worker", "_spooling", "_spool", "_transport")
-)
 _LEVELS = (
     (logging.CRITICAL, "fatal"),
     (logging.ERROR, "error"),
@@ -88,7 +88,6 @@ class LoggingHandler(logging.Handler):
         _check(capture_messages, client)
         self.capture_messages = capture_messages
         self.client = client
-        self._guard = threading.local()
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler's lock: capturing is thread-safe, and a
@@ -102,52 +101,58 @@ class LoggingHandler(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        guard = self._guard
-        if getattr(guard, "busy", False):
-            return  # something the capture did logged: never capture that
-        guard.busy = True
+        if busy():
+            return  # the library is at work on this thread: it caused this record
+        work.capturing = True  # formatting the record runs user code, which may log
         try:
-            self._capture(record)
+            prepared = self._prepare(record)
         except Exception:
+            prepared = None
             internal_error("the logging integration failed")  # our own logger: ignored here
         finally:
-            guard.busy = False
+            work.capturing = False
+        if prepared is not None:
+            client, target, level, properties, stack = prepared
+            client._capture_exception(
+                target,
+                mechanism="logger",
+                handled=True,
+                level=level,
+                source="python.logging",
+                properties=properties,
+                automatic=True,
+                stack=stack,
+            )
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Quiet: the handler has nothing of its own that could fail loudly."""
 
-    def _capture(self, record: logging.LogRecord) -> None:
+    def _prepare(self, record: logging.LogRecord) -> Prepared | None:
+        """What to capture for ``record``: the client, the exception, its level, properties
+        and (for a message) the frame its synthesised stack ends at; ``None`` for nothing."""
         if _ignored_logger(record.name):
-            return
+            return None
         exc_info = record.exc_info
         exception = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) == 3 else None
         is_message = not isinstance(exception, BaseException)
         if is_message and not (self.capture_messages and record.levelno >= logging.ERROR):
-            return
+            return None
         client = self.client if self.client is not None else get_client()
-        if client is None or not client.enabled or _delivering():
-            return
+        if client is None or not client.enabled:
+            return None
         message = _message(record)
         target: Any = exc_info
         stack: FrameType | None = None
         if is_message:
             target = LoggedError(message)
             stack = call_site(record)
-        client._capture_exception(
-            target,
-            mechanism="logger",
-            handled=True,
-            level=event_level(record.levelno),
-            source="python.logging",
-            properties={
-                "$logger_name": record.name,
-                "$log_message": message,
-                "$log_level": record.levelname,
-                "$log_location": f"{record.pathname}:{record.lineno} in {record.funcName}",
-            },
-            automatic=True,
-            stack=stack,
-        )
+        properties = {
+            "$logger_name": record.name,
+            "$log_message": message,
+            "$log_level": record.levelname,
+            "$log_location": f"{record.pathname}:{record.lineno} in {record.funcName}",
+        }
+        return client, target, event_level(record.levelno), properties, stack
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
@@ -213,24 +218,11 @@ def call_site(record: logging.LogRecord) -> FrameType | None:
     return fallback
 
 
-def _delivering() -> bool:
-    """Whether this thread is inside the library's delivery (the worker sending a batch).
-
-    A record logged there — by a custom transport, say — must not be captured: the
-    capture would try to deliver from inside a delivery and wait on itself."""
-    frame: FrameType | None = sys._getframe(2)
-    while frame is not None:
-        if frame.f_globals.get("__name__") in _DELIVERY_MODULES:
-            return True
-        frame = frame.f_back
-    return False
-
-
 def _is_internal(frame: FrameType) -> bool:
     name = frame.f_globals.get("__name__")
     if not isinstance(name, str):
         return False
-    return any(name == pkg or name.startswith(pkg + ".") for pkg in ("logging", LOGGER_NAME))
+    return name == "logging" or name.startswith("logging.") or is_own_module(name)
 
 
 def _ignored_logger(name: object) -> bool:

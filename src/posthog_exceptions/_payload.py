@@ -178,6 +178,14 @@ class Ledger:
         self.remove(payload)
         return False
 
+    def reserve(self, nbytes: int) -> None:
+        """Hold ``nbytes`` more: the request body of a batch in flight."""
+        self.total += nbytes
+
+    def release(self, nbytes: int) -> None:
+        """The bytes of a :meth:`reserve` are no longer held."""
+        self.total -= nbytes
+
     def remove(self, payload: Payload) -> None:
         """``payload`` is no longer held (delivered, or given up)."""
         if type(payload) is bytes:

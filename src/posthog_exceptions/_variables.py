@@ -61,7 +61,6 @@ Scrubbing
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 import types
@@ -74,6 +73,7 @@ from time import perf_counter
 from typing import Any, Callable
 
 from ._log import internal_error, logger
+from ._own import is_own_file
 from ._scrub import MASK, Scrubber
 
 _INT_MAX = 2**63 - 1
@@ -200,7 +200,6 @@ def _bounded(call: Callable[[Any], Any], arg: object, deadline: float) -> Any:
 
 
 _interruptible_codes: dict[types.CodeType, bool] = {}
-_OWN_DIRECTORY = os.path.join(os.path.dirname(__file__), "")  # with its trailing separator
 
 
 def _interruptible(code: types.CodeType) -> bool:
@@ -213,7 +212,7 @@ def _interruptible(code: types.CodeType) -> bool:
         from ._frames import is_library_path
 
         filename = code.co_filename
-        found = not is_library_path(filename) and not filename.startswith(_OWN_DIRECTORY)
+        found = not is_library_path(filename) and not is_own_file(filename)
         if len(_interruptible_codes) > 4096:
             _interruptible_codes.clear()
         _interruptible_codes[code] = found

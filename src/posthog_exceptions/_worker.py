@@ -5,19 +5,25 @@
   event is dropped, counted, and logged once per burst of drops.
 - The thread (``posthog-exceptions-worker``) starts with the first event and
   sends whatever has accumulated as soon as it is free — no fixed delay — in
-  batches of at most ``batch_size`` events and 5 MiB, following the one policy
-  in :mod:`posthog_exceptions._retry`. It sleeps on a condition variable, never
-  in a polling loop; backoff waits are cut short by :meth:`flush` and
-  :meth:`shutdown`; a 429 pause holds back all sending until it ends.
+  batches of at most ``batch_size`` events and 5 MiB, through a
+  :class:`~posthog_exceptions._sender.Sender` (the one retry policy of
+  :mod:`posthog_exceptions._retry`). It sleeps on a condition variable, never
+  in a polling loop; backoff waits (:class:`~posthog_exceptions._sender.Pacing`)
+  are cut short by :meth:`flush` and :meth:`shutdown`.
 - :meth:`flush` waits until every event queued before the call is delivered or
   given up. At interpreter exit the queue is flushed for up to
   ``shutdown_timeout`` (an ``atexit`` handler registered when the first worker
   starts); events captured after that are sent from the capturing thread.
+- What cannot be delivered goes to the worker's
+  :class:`~posthog_exceptions._replay.Replay`: the disk spool, or a drop count.
 - After ``os.fork()`` the child gets a fresh queue, locks, counters and
   connection, and a thread of its own on its first event; it never resends the
   parent's pending events.
 - ``sync_mode``, a thread that cannot be started (interpreter shutdown) and
   exit time all deliver from the calling thread through the same code path.
+
+The parts are composed: the worker owns a :class:`Ledger` (the queue's memory), a
+``Pacing``, a ``Sender`` and a ``Replay``, and only the worker's lock guards the queue.
 """
 
 from __future__ import annotations
@@ -25,15 +31,14 @@ from __future__ import annotations
 import threading
 import time
 
-from . import _process, _retry
-from ._event import iso_now
+from . import _process
 from ._log import internal_error, logger
-from ._payload import Ledger, parts, size
-from ._retry import Verdict
+from ._own import work
+from ._payload import Ledger, size
+from ._replay import Replay
+from ._sender import Pacing, Sender
 from ._spool import Spool
-from ._spooling import REPLAY_SEQ, Spooling
-from ._transport import MAX_REQUEST_BYTES, HttpTransport, TransportResponse, import_lock
-from ._version import __version__
+from ._transport import MAX_REQUEST_BYTES, HttpTransport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,67 +47,62 @@ if TYPE_CHECKING:
     from ._config import Options
     from ._payload import Payload
     from ._stats import Counters
-    from ._types import Transport
 
-    Item = tuple[int, Payload]  # (sequence number, serialised event)
-
-GZIP_LEVEL = 3  # deflate's fast family: about half the CPU of level 6, the bytes still small
 THREAD_NAME = "posthog-exceptions-worker"
 
 
-class Worker(Spooling):
+class Batch:
+    """Events taken from the queue together, and what the ledger holds for them."""
+
+    __slots__ = ("first", "payloads", "reserved")
+
+    def __init__(self, first: int, payloads: list[Payload], reserved: int) -> None:
+        self.first = first
+        """The sequence number of the first event (``flush()`` waits by these)."""
+        self.payloads = payloads
+        self.reserved = reserved
+        """The bytes reserved in the ledger for the request body made of them."""
+
+
+class Worker:
     """Queues serialised events and delivers them for one client."""
 
     def __init__(self, options: Options, counters: Counters) -> None:
         self._options = options
         self._counters = counters
-        self._key_json = _json_str(options.api_key)
-        self._headers = {"Content-Type": "application/json", "X-Sdk-Version": __version__}
-        if options.gzip:
-            self._headers["Content-Encoding"] = "gzip"
         self._spool = (
             Spool(options.spool_dir, options.spool_max_bytes) if options.spool_dir else None
         )
         self._reset()
         _process.track(self)
-        if self._spool is not None and not options.sync_mode and self._spool.pending():
+        if not options.sync_mode and self._replay.has_pending():
             with self._lock:  # events from an earlier process wait: start sending them now
-                self._replaying = self._ensure_thread()  # (an early exit waits for them)
+                self._ensure_thread(replay_first=True)  # (an early exit waits for them)
 
     def _reset(self) -> None:
         """Fresh state; also what a forked child starts from."""
         from collections import deque  # deferred: importing the library stays cheap
 
+        options = self._options
         self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # the delivering threads wait here
+        self._work = threading.Condition(self._lock)  # the delivery thread waits here
         self._progress = threading.Condition(self._lock)  # flush() waits here
-        self._send_lock = threading.Lock()
-        self._delivering = threading.local()  # .active: this thread is delivering a batch
-        self._queue: deque[Item] = deque()
+        self._queue: deque[tuple[int, Payload]] = deque()  # (sequence number, event)
         # The memory of the events queued or being sent (a frame's JSON that several of them
         # share counts once); max_queue_bytes bounds it.
         self._held = Ledger()
-        # Batches in flight that _held counts (first seq -> the request body it reserved).
-        self._counted: dict[int, int] = {}
         self._last_seq = 0
         self._inflight: dict[int, int] = {}  # batches being delivered: first sequence -> size
         self._thread: threading.Thread | None = None
-        self._direct = self._options.sync_mode  # deliver from the calling thread
+        self._direct = options.sync_mode  # deliver from the calling thread
         self._closed = False  # shutdown() was called: accept nothing more
         self._stopping = False  # the delivery thread should end once the queue is empty
         self._exiting = False  # the exit-time flush has run
-        self._deadline: float | None = None  # give up on what is left after this moment
-        self._hurry = 0  # bumped by flush()/shutdown() to cut a backoff short
-        self._paused_until = 0.0  # a 429 holds back all sending until then
         self._burst = 0  # events dropped since the queue last had room
-        self._in_request = False  # a request is on the wire
-        self._replaying = False  # the spool is being sent, or is about to be
-        self._replay_thread: threading.Thread | None = None  # the thread sending it
-        self._replay_at = 0.0  # when the spool may be looked at again
-        self._replay_seq = REPLAY_SEQ  # spooled batches get sequence numbers flush() ignores
-        self._transport: Transport = self._options.transport or HttpTransport(
-            self._options.host, self._options.timeout
-        )
+        self._pacing = Pacing()
+        self._replay = Replay(options, self._counters, self._spool, self._pacing)
+        transport = options.transport or HttpTransport(options.host, options.timeout)
+        self._sender = Sender(options, self._counters, transport, self._pacing, self._replay.lose)
 
     # ----------------------------------------------------------------- callers
 
@@ -136,7 +136,7 @@ class Worker(Spooling):
             direct = self._direct or not self._ensure_thread()
             if not direct:
                 self._work.notify()
-        if direct and getattr(self._delivering, "active", False):
+        if direct and work.delivering:
             # Captured by code the delivery itself ran (a transport or a logging handler
             # reacting to it): queue it; the delivery under way sends it next. Delivering
             # here would wait on this thread's own send lock.
@@ -145,7 +145,7 @@ class Worker(Spooling):
             bounded = self._exiting or not options.sync_mode
             self._drain_here(time.monotonic() + options.shutdown_timeout if bounded else None)
             if not self._exiting:
-                self._maybe_replay()
+                self._replay.maybe_run(self._sender.deliver)
         return True
 
     def pending(self) -> int:
@@ -164,10 +164,15 @@ class Worker(Spooling):
             alive = self._thread is not None and self._thread.is_alive()
         if not alive:
             self._drain_here(deadline)
+        self._pacing.hurry()
         with self._lock:
-            self._hurry += 1
             self._work.notify_all()
             return self._wait_settled(target, deadline)
+
+    def replay_spool(self, deadline: float | None) -> int:
+        """Send what the spool holds for this client now, from the calling thread; returns
+        how many events could not be delivered (``flush-spool``)."""
+        return self._replay.run(self._sender.deliver, deadline)
 
     def shutdown(self, timeout: float) -> bool:
         """Flush for up to ``timeout`` seconds, drop (and count) what is left, stop the thread.
@@ -176,32 +181,32 @@ class Worker(Spooling):
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
             self._closed = True
+        self._replay.close()
         lost_before = self._shutdown_losses()
         self._finish(deadline)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             remaining = deadline - time.monotonic()
-            if remaining <= 0 and not self._in_request:
+            if remaining <= 0 and not self._sender.in_request:
                 remaining = 0.5  # it is only waiting, and gives up at once: let it count
             thread.join(max(remaining, 0.0))
         if thread is None or not thread.is_alive():
-            self._close_transport()
+            self._sender.close()
         with self._lock:
-            settled = not self._inflight
+            settled = not self._inflight and not self._replay.busy
         return settled and self._shutdown_losses() == lost_before
 
     def at_exit(self) -> None:
         """The exit-time flush; events captured after it are sent from the capturing thread."""
         with self._lock:
-            idle = not self._queue and not self._inflight and not self._replaying
+            idle = not self._queue and not self._inflight and not self._replay.busy
             self._direct = self._exiting = True
         if not idle:
             self._finish(time.monotonic() + self._options.shutdown_timeout)
             with self._lock:  # a batch given up in flight is being spooled or counted
-                if not self._in_request:
+                if not self._sender.in_request:
                     self._wait_settled(self._last_seq, time.monotonic() + 0.5)
-        with self._lock:
-            self._deadline = None
+        self._pacing.clear_deadline()
 
     def _shutdown_losses(self) -> int:
         return self._counters.dropped["shutdown"] + self._counters.spooled
@@ -210,9 +215,8 @@ class Worker(Spooling):
         """Deliver until ``deadline``, then spool or drop what is left; True if nothing was."""
         dropped_before = self._counters.dropped["shutdown"]
         spooled_before = self._counters.spooled
+        self._pacing.hurry(deadline)
         with self._lock:
-            self._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
-            self._hurry += 1
             target = self._last_seq
             alive = self._thread is not None and self._thread.is_alive()
             self._work.notify_all()
@@ -220,16 +224,16 @@ class Worker(Spooling):
             self._drain_here(deadline)
         with self._lock:
             self._wait_settled(target, deadline)
-            while self._replaying and self._remaining(deadline) > 0:
-                self._progress.wait(self._remaining(deadline))  # a spool being sent
+        self._replay.wait_idle(deadline)  # a spool being sent
+        with self._lock:
             self._stopping = True
             in_flight = sum(self._inflight.values())
-            leftover = list(self._queue)
+            leftover = [payload for _, payload in self._queue]
             self._queue.clear()
-            for _, payload in leftover:
+            for payload in leftover:
                 self._held.remove(payload)
             self._work.notify_all()
-        self._lose(leftover, "shutdown")
+        self._replay.lose(leftover, "shutdown")
         dropped = self._counters.dropped["shutdown"] - dropped_before
         spooled = self._counters.spooled - spooled_before
         if dropped or spooled or in_flight:
@@ -245,14 +249,19 @@ class Worker(Spooling):
 
     # ----------------------------------------------------------- the thread
 
-    def _ensure_thread(self) -> bool:
-        """Start the delivery thread if needed (lock held). False if it cannot run."""
+    def _ensure_thread(self, replay_first: bool = False) -> bool:
+        """Start the delivery thread if needed (lock held). False if it cannot run.
+
+        ``replay_first``: the new thread sends the spool before anything else."""
         if self._thread is not None:
             return True
         thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        if replay_first:
+            self._replay.reserve(thread)
         try:
             thread.start()
         except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            self._replay.release(thread)
             self._direct = self._exiting = True
             return False
         self._thread = thread
@@ -261,8 +270,9 @@ class Worker(Spooling):
         return True
 
     def _run(self) -> None:
+        deliver = self._sender.deliver
         try:
-            self._maybe_replay()
+            self._replay.maybe_run(deliver)
             while True:
                 with self._lock:
                     while not self._queue and not self._stopping:
@@ -270,9 +280,9 @@ class Worker(Spooling):
                     batch = self._take_locked()
                 if batch is None:
                     return
-                if not self._deliver_tracked(batch, None):
-                    self._maybe_replay()
-        except Exception:  # pragma: no cover - _deliver guards itself; this is the last line
+                if not self._deliver(batch, None):
+                    self._replay.maybe_run(deliver)
+        except Exception:  # pragma: no cover - the sender guards itself; this is the last line
             internal_error("the delivery thread stopped unexpectedly")
             with self._lock:
                 self._thread = None
@@ -284,170 +294,40 @@ class Worker(Spooling):
                 batch = self._take_locked()
             if batch is None:
                 return
-            self._deliver_tracked(batch, deadline)
+            self._deliver(batch, deadline)
 
-    def _take_locked(self) -> list[Item] | None:
+    def _take_locked(self) -> Batch | None:
         if not self._queue:
             return None
-        batch: list[Item] = []
+        payloads: list[Payload] = []
         total = 0
         limit = self._options.batch_size
         queue = self._queue
-        while queue and len(batch) < limit:
+        first = queue[0][0]
+        while queue and len(payloads) < limit:
             item_size = size(queue[0][1])
-            if batch and total + item_size + len(batch) > MAX_REQUEST_BYTES:
+            if payloads and total + item_size + len(payloads) > MAX_REQUEST_BYTES:
                 break
-            batch.append(queue.popleft())
+            payloads.append(queue.popleft()[1])
             total += item_size
-        self._inflight[batch[0][0]] = len(batch)
+        self._inflight[first] = len(payloads)
         # Held in memory until delivered or given up, and so is the request body made of it.
-        self._counted[batch[0][0]] = total
-        self._held.total += total
-        return batch
+        self._held.reserve(total)
+        return Batch(first, payloads, total)
 
-    def _deliver_tracked(self, batch: list[Item], deadline: float | None) -> int:
-        """Deliver a batch registered in flight; returns how many events were given up."""
-        outer = getattr(self._delivering, "active", False)
-        self._delivering.active = True
+    def _deliver(self, batch: Batch, deadline: float | None) -> int:
+        """Deliver a batch taken from the queue; returns how many events were given up."""
         try:
-            return self._deliver(batch, deadline)
-        except Exception:
-            internal_error("failed to deliver %d events", len(batch))
-            self._counters.drop("internal_error", len(batch))
-            return len(batch)
+            return self._sender.deliver(batch.payloads, deadline)
         finally:
-            self._delivering.active = outer
             with self._lock:
-                del self._inflight[batch[0][0]]
-                body = self._counted.pop(batch[0][0], None)
-                if body is not None:
-                    self._held.total -= body
-                    for _, payload in batch:
-                        self._held.remove(payload)
+                del self._inflight[batch.first]
+                self._held.release(batch.reserved)
+                for payload in batch.payloads:
+                    self._held.remove(payload)
                 self._progress.notify_all()
 
-    # ----------------------------------------------------------- delivery
-
-    def _deliver(self, batch: list[Item], deadline: float | None) -> int:
-        """One batch through the retry policy; returns the events given up (spooled or
-        dropped) for lack of time or retries."""
-        parts: list[list[Item]] = [batch]
-        attempt = 0
-        given_up = 0
-        while parts:
-            part = parts[0]
-            if not self._wait_for_pause(deadline) or self._expired(deadline):
-                rest = [item for waiting in parts for item in waiting]
-                self._lose(rest, "shutdown")
-                return given_up + len(rest)
-            hurry = self._hurry  # a flush() from here on cuts the next backoff short
-            response = self._send(part)
-            verdict = _retry.judge(response)
-            if verdict == Verdict.SENT:
-                self._counters.add("sent", len(part))
-                parts.pop(0)
-                attempt = 0
-            elif verdict == Verdict.SPLIT:
-                parts.pop(0)
-                if len(part) == 1:
-                    self._counters.drop("too_large")
-                    logger.warning("the server refused an event as too large (413); dropped it")
-                else:
-                    middle = len(part) // 2
-                    parts[0:0] = [part[:middle], part[middle:]]
-            elif verdict == Verdict.REJECT:
-                parts.pop(0)
-                self._counters.drop("rejected", len(part))
-                logger.warning(
-                    "the server rejected %d events with HTTP %s: %s",
-                    len(part),
-                    response.status,
-                    " ".join(response.body.split())[:300] or "(empty body)",
-                )
-            else:
-                attempt += 1
-                if attempt > self._options.max_retries:
-                    parts.pop(0)
-                    attempt = 0
-                    given_up += len(part)
-                    logger.warning(
-                        "gave up on %d events after %d retries (%s); last failure: %s",
-                        len(part),
-                        self._options.max_retries,
-                        "spooling them" if self._spool else "dropping them",
-                        _describe(response),
-                    )
-                    self._lose(part, "retries_exhausted")
-                    continue
-                self._counters.add("retried")
-                if verdict == Verdict.PAUSE:
-                    seconds = _retry.pause_seconds(response, attempt)
-                    logger.info("rate limited (429); pausing all sending for %.1f s", seconds)
-                    with self._lock:
-                        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-                else:
-                    seconds = _retry.backoff(attempt)
-                    logger.info("%s; retrying in %.1f s", _describe(response), seconds)
-                    self._backoff(seconds, deadline, hurry)
-        return given_up
-
-    def _send(self, part: list[Item]) -> TransportResponse:
-        pieces = [b'{"api_key":', self._key_json, b',"batch":[']
-        for index, (_, payload) in enumerate(part):
-            if index:
-                pieces.append(b",")
-            pieces.extend(parts(payload))
-        pieces += (b'],"sent_at":"', iso_now().encode(), b'"}')
-        body = b"".join(pieces)
-        if self._options.gzip:
-            with import_lock:  # see _transport.import_lock
-                import gzip
-
-            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-        with self._send_lock:
-            self._in_request = True
-            try:
-                return self._transport.send(body, self._headers)
-            finally:
-                self._in_request = False
-
     # ----------------------------------------------------------- waiting
-
-    def _expired(self, deadline: float | None) -> bool:
-        limit = self._limit(deadline)
-        return limit is not None and time.monotonic() >= limit
-
-    @staticmethod
-    def _remaining(deadline: float) -> float:
-        return deadline - time.monotonic()
-
-    def _limit(self, deadline: float | None) -> float | None:
-        return self._deadline if deadline is None else deadline
-
-    def _backoff(self, seconds: float, deadline: float | None, hurry: int) -> None:
-        """Sleep before a retry; the deadline, or a flush()/shutdown() since generation
-        ``hurry``, cuts it short."""
-        end = time.monotonic() + seconds
-        with self._lock:
-            while self._hurry == hurry:
-                limit = self._limit(deadline)
-                remaining = min(end, limit if limit is not None else end) - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._work.wait(remaining)
-
-    def _wait_for_pause(self, deadline: float | None) -> bool:
-        """Wait out a 429 pause; False if the deadline comes first."""
-        with self._lock:
-            while True:
-                now = time.monotonic()
-                limit = self._limit(deadline)
-                if limit is not None and limit <= now:
-                    return False
-                if self._paused_until <= now:
-                    return True
-                until = self._paused_until if limit is None else min(self._paused_until, limit)
-                self._work.wait(until - now)
 
     def _settled(self, target: int) -> bool:
         """Lock held: is every event up to sequence ``target`` delivered or given up?"""
@@ -466,16 +346,10 @@ class Worker(Spooling):
             self._progress.wait(remaining)
         return True
 
-    def _close_transport(self) -> None:
-        try:
-            self._transport.close()
-        except Exception:
-            internal_error("closing the transport failed")
-
     # ----------------------------------------------------------- fork
 
     def after_fork_in_child(self) -> None:
-        transport = self._transport
+        transport = self._sender.transport
         if isinstance(transport, HttpTransport):
             transport.forget()  # its sockets are the parent's
         self._counters.reset()
@@ -486,15 +360,3 @@ class Worker(Spooling):
 
     def after_fork_in_parent(self) -> None:
         self._lock.release()
-
-
-def _json_str(text: str) -> bytes:
-    import json
-
-    return json.dumps(text).encode()
-
-
-def _describe(response: TransportResponse) -> str:
-    if response.status is None:
-        return response.error or "network error"
-    return f"HTTP {response.status}"
