@@ -8,6 +8,7 @@ import tracemalloc
 from typing import Any, Callable
 
 from posthog_exceptions import Client
+from posthog_exceptions._kinds import MANUAL
 from posthog_exceptions._payload import Ledger, Spliced, parts, size, splice, to_bytes
 from posthog_exceptions._serialize import dumps
 
@@ -105,14 +106,7 @@ def test_the_ledger_counts_at_least_what_queued_events_hold() -> None:
         for number, exc in enumerate(exc_list):
             walked = builder.walk(exc, exc.__traceback__, fingerprint=None, synthetic_stack=None)
             frame_json: dict[int, bytes] = {}
-            props = builder.properties(
-                walked,
-                mechanism="generic",
-                handled=True,
-                level=None,
-                source="test",
-                frame_json=frame_json,
-            )
+            props = builder.properties(walked, MANUAL, None, frame_json=frame_json)
             event = {"event": "$exception", "properties": props, "uuid": str(number)}
             payload = splice(event, frame_json)
             ledger.add(payload)

@@ -21,6 +21,7 @@ This module never imports :mod:`asyncio` at import time; the package exports it 
 
 from __future__ import annotations
 
+from ._kinds import ASYNCIO
 from ._log import internal_error
 from ._serialize import safe_repr, safe_str
 
@@ -76,15 +77,7 @@ class AsyncioHandler:
         handle = context.get("handle")
         if handle is not None:
             properties["$asyncio_handle"] = safe_repr(handle, 500)
-        client._capture_exception(
-            exception,
-            mechanism="asyncio",
-            handled=False,
-            level="error",
-            source="python.asyncio",
-            properties=properties,
-            automatic=True,  # CancelledError is flow control, not an error
-        )
+        client._capture(ASYNCIO, exception, properties=properties)  # CancelledError: skipped
 
 
 def install_asyncio_handler(

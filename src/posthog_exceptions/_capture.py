@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
+from ._kinds import LEVELS
 from ._log import logger
 from ._serialize import safe_repr
 
@@ -31,13 +32,13 @@ if TYPE_CHECKING:
     from ._config import Options
     from ._exception import Node
     from ._frames import Raw
+    from ._kinds import CaptureKind
 
     ExcInfo = tuple[
         Union[type[BaseException], None], Union[BaseException, None], Union[TracebackType, None]
     ]
     ExceptionArg = Union[BaseException, ExcInfo, None]
 
-LEVELS = ("fatal", "error", "warning", "log", "info", "debug")
 ALWAYS_IGNORED: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, GeneratorExit)
 MARK = "__posthog_exceptions_uuid__"
 
@@ -157,11 +158,9 @@ class ExceptionBuilder:
     def properties(
         self,
         walked: Walked,
-        *,
-        mechanism: str,
-        handled: bool | None,
+        kind: CaptureKind,
         level: str | None,
-        source: str,
+        *,
         frame_json: dict[int, bytes] | None = None,
     ) -> dict[str, Any]:
         """The expensive half: context lines, local variables, the event properties.
@@ -178,8 +177,8 @@ class ExceptionBuilder:
             variables = (self._budget(), self._scrubber)
         exception_list = self._exception.render(
             walked.nodes,
-            mechanism_type=mechanism,
-            handled=handled,
+            mechanism_type=kind.mechanism,
+            handled=kind.handled,
             reader=self.reader,
             variables=variables,
             frame_json=frame_json,
@@ -187,8 +186,8 @@ class ExceptionBuilder:
         return {
             "$exception_list": exception_list,
             "$exception_fingerprint": walked.fingerprint,
-            "$exception_level": _level(level),
-            "$exception_source": source,
+            "$exception_level": kind.level if level is None else _level(level),
+            "$exception_source": kind.source,
         }
 
 
@@ -205,8 +204,6 @@ class Walked:
 def _level(level: object) -> str:
     """A valid level, else ``"error"`` and one log line. Exactly a str: a subclass's
     ``__eq__`` may raise, or claim to equal anything."""
-    if level is None:
-        return "error"
     if type(level) is str and level in LEVELS:
         return level
     logger.warning("level %s is not one of %s; using 'error'", safe_repr(level), ", ".join(LEVELS))

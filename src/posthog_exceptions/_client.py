@@ -22,6 +22,7 @@ from ._capture import (
 )
 from ._config import Options, build_options
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
+from ._kinds import MANUAL
 from ._log import enable_debug, internal_error, logger
 from ._own import work
 from ._payload import size as payload_size
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, TypeVar
 
     from ._capture import ExceptionArg
+    from ._kinds import CaptureKind
     from ._types import Stats
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -177,15 +179,13 @@ class Client:
         ``"{{ default }}"`` stands for the automatic key) overrides the grouping; ``level``
         is one of fatal, error (the default), warning, log, info, debug.
         """
-        return self._capture_exception(
+        return self._capture(
+            MANUAL,
             exception,
-            mechanism="generic",
-            handled=True,
-            level=level,
-            source="python.capture_exception",
             distinct_id=distinct_id,
             properties=properties,
             fingerprint=fingerprint,
+            level=level,
         )
 
     def install_hooks(self) -> None:
@@ -228,26 +228,24 @@ class Client:
     # ------------------------------------------------------------- internals
 
     @_never_raise(None)
-    def _capture_exception(
+    def _capture(
         self,
+        kind: CaptureKind,
         exception: ExceptionArg,
         *,
-        mechanism: str,
-        handled: bool | None,
-        level: str | None,
-        source: str,
         distinct_id: Any = None,
         properties: Mapping[str, Any] | None = None,
         fingerprint: str | Sequence[str] | None = None,
-        automatic: bool = False,
+        level: str | None = None,
         stack: FrameType | None = None,
     ) -> str | None:
         """The one path of every exception: filter, build, send, mark as sent.
 
-        ``automatic`` captures (hooks, decorators, integrations) also skip the
-        built-in ignore list (KeyboardInterrupt, SystemExit, …). ``stack`` is the
-        frame where the synthesised stack of a never-raised exception ends (by
-        default the caller's; the logging integration passes the logging call)."""
+        ``kind`` (see :mod:`posthog_exceptions._kinds`) says which entry point captured
+        it: the mechanism, ``handled``, the default level, the source and whether the
+        flow-control exceptions are skipped. ``level`` overrides the kind's. ``stack`` is
+        the frame where the synthesised stack of a never-raised exception ends (by default
+        the caller's; the logging integration passes the logging call)."""
         if not self.enabled or work.capturing:
             return None  # captured while this thread builds an event: never capture oneself
         resolved = resolve(exception)
@@ -257,7 +255,7 @@ class Client:
         already = sent_uuid(exc)
         if already is not None:
             return already
-        if is_ignored(exc, self.options, automatic):
+        if is_ignored(exc, self.options, kind.automatic):
             return None
         work.capturing = True
         try:
@@ -279,16 +277,7 @@ class Client:
                     return None
             props = clean(properties or {})
             frame_json: dict[int, bytes] = {}
-            props.update(
-                self._exceptions.properties(
-                    walked,
-                    mechanism=mechanism,
-                    handled=handled,
-                    level=level,
-                    source=source,
-                    frame_json=frame_json,
-                )
-            )
+            props.update(self._exceptions.properties(walked, kind, level, frame_json=frame_json))
             if suppressed:
                 props["$exception_suppressed_count"] = suppressed
             uid = self._send("$exception", distinct_id, props, shrink=shrink, frame_json=frame_json)

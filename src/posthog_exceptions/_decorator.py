@@ -35,7 +35,8 @@ from __future__ import annotations
 
 from _collections_abc import Mapping  # collections.abc, without importing collections
 
-from ._capture import LEVELS, is_flow_control
+from ._capture import is_flow_control
+from ._kinds import DECORATOR, DECORATOR_SWALLOWED, LEVELS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -148,16 +149,13 @@ class CaptureExceptions:
 
             client = get_client()
         if client is not None:
-            client._capture_exception(
+            client._capture(
+                DECORATOR if self.reraise else DECORATOR_SWALLOWED,
                 exc,
-                mechanism="decorator",
-                handled=None if self.reraise else True,
-                level=self.level,
-                source="python.decorator",
                 distinct_id=self.distinct_id() if callable(self.distinct_id) else self.distinct_id,
                 properties=self.properties,
                 fingerprint=self.fingerprint,
-                automatic=True,
+                level=self.level,
             )
         return self.reraise
 

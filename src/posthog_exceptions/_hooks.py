@@ -24,6 +24,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._kinds import EXCEPTHOOK, THREADING, UNRAISABLE
 from ._log import internal_error
 from ._serialize import safe_repr
 
@@ -88,14 +89,7 @@ def _excepthook(
     try:
         client = _client
         if client is not None:
-            client._capture_exception(
-                (exc_type, exc, tb),
-                mechanism="excepthook",
-                handled=False,
-                level="fatal",
-                source="python.sys_excepthook",
-                automatic=True,
-            )
+            client._capture(EXCEPTHOOK, (exc_type, exc, tb))
             client.flush(timeout=client.options.shutdown_timeout)
     except Exception:
         internal_error("the sys.excepthook integration failed")
@@ -108,14 +102,10 @@ def _threading_excepthook(args: threading.ExceptHookArgs) -> None:
         client = _client
         if client is not None and args.exc_value is not None:
             thread = args.thread
-            client._capture_exception(
+            client._capture(
+                THREADING,
                 (args.exc_type, args.exc_value, args.exc_traceback),
-                mechanism="threading",
-                handled=False,
-                level="error",
-                source="python.threading_excepthook",
                 properties={"$thread_name": thread.name if thread is not None else None},
-                automatic=True,
             )
     except Exception:
         internal_error("the threading.excepthook integration failed")
@@ -128,17 +118,13 @@ def _unraisablehook(unraisable: Any) -> None:
         client = _client
         exc = getattr(unraisable, "exc_value", None)
         if client is not None and exc is not None:
-            client._capture_exception(
+            client._capture(
+                UNRAISABLE,
                 (unraisable.exc_type, exc, unraisable.exc_traceback),
-                mechanism="unraisablehook",
-                handled=False,
-                level="error",
-                source="python.unraisablehook",
                 properties={
                     "$unraisable_message": unraisable.err_msg or "Exception ignored in",
                     "$unraisable_object": safe_repr(unraisable.object, 200),
                 },
-                automatic=True,
             )
     except Exception:
         internal_error("the sys.unraisablehook integration failed")

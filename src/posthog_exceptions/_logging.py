@@ -32,6 +32,7 @@ import sys
 import threading
 
 from ._global import get_client
+from ._kinds import LOGGING
 from ._log import LOGGER_NAME, internal_error
 from ._own import busy, is_own_module, work
 from ._serialize import safe_repr, safe_str
@@ -113,16 +114,7 @@ class LoggingHandler(logging.Handler):
             work.capturing = False
         if prepared is not None:
             client, target, level, properties, stack = prepared
-            client._capture_exception(
-                target,
-                mechanism="logger",
-                handled=True,
-                level=level,
-                source="python.logging",
-                properties=properties,
-                automatic=True,
-                stack=stack,
-            )
+            client._capture(LOGGING, target, properties=properties, level=level, stack=stack)
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Quiet: the handler has nothing of its own that could fail loudly."""

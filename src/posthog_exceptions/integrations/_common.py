@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable
 
     from posthog_exceptions._client import Client
+    from posthog_exceptions._kinds import CaptureKind
 
 MAX_PATH = 2000
 MAX_HOST = 255
@@ -88,21 +89,13 @@ def capture(
     client: Client,
     exception: BaseException,
     *,
-    integration: str,
+    kind: CaptureKind,
     distinct_id: Any,
     properties: dict[str, Any],
 ) -> str | None:
-    """Send ``exception`` as one the framework turns into a 500 response."""
-    return client._capture_exception(
-        exception,
-        mechanism=integration,
-        handled=False,
-        level="error",
-        source=f"python.{integration}",
-        distinct_id=distinct_id,
-        properties=properties,
-        automatic=True,
-    )
+    """Send ``exception`` as one the framework turns into a 500 response (``kind`` is the
+    integration's, from :mod:`posthog_exceptions._kinds`)."""
+    return client._capture(kind, exception, distinct_id=distinct_id, properties=properties)
 
 
 def request_properties(

@@ -16,6 +16,8 @@ unchanged. Lifespan and other scopes pass through untouched. For Starlette and F
 
 from __future__ import annotations
 
+from posthog_exceptions import _kinds
+
 from . import _common
 
 TYPE_CHECKING = False
@@ -41,7 +43,7 @@ class PostHogASGIMiddleware:
     event is sent anonymously); ``client`` defaults to the one :func:`init` installed,
     looked up per error."""
 
-    integration = "asgi"
+    kind = _kinds.ASGI
 
     def __init__(
         self,
@@ -78,16 +80,16 @@ class PostHogASGIMiddleware:
             _common.capture(
                 client,
                 exc,
-                integration=self.integration,
+                kind=self.kind,
                 distinct_id=_common.call_distinct_id(
-                    self.distinct_id, self.request_for(scope), self.integration
+                    self.distinct_id, self.request_for(scope), self.kind.mechanism
                 ),
                 properties=_common.asgi_properties(
                     client, dict(original), self.route_of(original, scope)
                 ),
             )
         except Exception:
-            _common.report_failure(self.integration)
+            _common.report_failure(self.kind.mechanism)
 
     def request_for(self, scope: Scope) -> Any:
         """What the ``distinct_id`` callable is given: here the ASGI scope."""

@@ -33,6 +33,8 @@ from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOpera
 from django.http import Http404
 from django.http.multipartparser import MultiPartParserError
 
+from posthog_exceptions import _kinds
+
 from . import _common
 
 TYPE_CHECKING = False
@@ -46,7 +48,8 @@ if TYPE_CHECKING:
     Response = Any
     GetResponse = Callable[[Request], Union[Response, Awaitable[Response]]]
 
-INTEGRATION = "django"
+KIND = _kinds.DJANGO
+INTEGRATION = KIND.mechanism
 SETTING = "POSTHOG_EXCEPTIONS_DISTINCT_ID"
 CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
 """What Django answers with a 4xx response (``response_for_exception``): never sent."""
@@ -87,7 +90,7 @@ class PostHogMiddleware:
             _common.capture(
                 client,
                 exception,
-                integration=INTEGRATION,
+                kind=KIND,
                 distinct_id=distinct_id,
                 properties=_properties(client, request),
             )

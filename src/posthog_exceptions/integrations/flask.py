@@ -19,6 +19,8 @@ is untouched.
 
 from __future__ import annotations
 
+from posthog_exceptions import _kinds
+
 from . import _common
 
 TYPE_CHECKING = False
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 
     from posthog_exceptions._client import Client
 
-INTEGRATION = "flask"
+KIND = _kinds.FLASK
+INTEGRATION = KIND.mechanism
 EXTENSION = "posthog_exceptions"
 
 
@@ -65,7 +68,7 @@ class FlaskIntegration:
         _common.capture(
             client,
             exception,
-            integration=INTEGRATION,
+            kind=KIND,
             distinct_id=distinct_id,
             properties=properties,
         )

@@ -23,6 +23,8 @@ works when ``AuthenticationMiddleware`` runs inside this one).
 
 from __future__ import annotations
 
+from posthog_exceptions import _kinds
+
 from .asgi import PostHogASGIMiddleware
 
 TYPE_CHECKING = False
@@ -41,7 +43,7 @@ class PostHogMiddleware(PostHogASGIMiddleware):
     """Add with ``app.add_middleware(PostHogMiddleware, distinct_id=..., client=...)``;
     ``distinct_id(request)`` receives a :class:`starlette.requests.Request`."""
 
-    integration = "starlette"
+    kind = _kinds.STARLETTE
 
     def request_for(self, scope: Scope) -> Any:
         from starlette.requests import Request

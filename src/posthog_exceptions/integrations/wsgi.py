@@ -17,6 +17,8 @@ nothing escape: use their own integrations.
 
 from __future__ import annotations
 
+from posthog_exceptions import _kinds
+
 from . import _common
 
 TYPE_CHECKING = False
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
     StartResponse = Callable[..., Any]
     WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-INTEGRATION = "wsgi"
+KIND = _kinds.WSGI
+INTEGRATION = KIND.mechanism
 
 
 class PostHogWSGIMiddleware:
@@ -74,7 +77,7 @@ class PostHogWSGIMiddleware:
             _common.capture(
                 client,
                 exc,
-                integration=INTEGRATION,
+                kind=KIND,
                 distinct_id=_common.call_distinct_id(self.distinct_id, environ, INTEGRATION),
                 properties=_common.wsgi_properties(client, environ),
             )

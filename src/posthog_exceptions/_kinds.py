@@ -1,0 +1,106 @@
+"""How an exception reached the library: one :class:`CaptureKind` per entry point.
+
+Every exception event goes through ``Client._capture(kind, exception, ...)``; the kind
+says, once and here, what each entry point means on the wire and which rules apply:
+
+- ``mechanism`` — ``mechanism.type`` of the first ``$exception_list`` entry;
+- ``handled`` — ``mechanism.handled``: ``True`` the program caught it, ``False`` nobody
+  did (it ended the program, a thread, a request or a task), ``None`` unknown (the
+  decorator re-raises: something above may handle it), and then omitted;
+- ``level`` — ``$exception_level`` unless the call gives its own;
+- ``source`` — ``$exception_source``, naming the entry point;
+- ``automatic`` — captured without the program asking for that exception (hooks,
+  decorator, integrations): such captures also skip the flow-control exceptions
+  (``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``, ``asyncio.CancelledError``),
+  which a manual ``capture_exception()`` sends if asked to.
+"""
+
+from __future__ import annotations
+
+LEVELS = ("fatal", "error", "warning", "log", "info", "debug")
+"""The values of ``$exception_level``."""
+
+
+class CaptureKind:
+    """What one entry point says about the exceptions it captures (immutable)."""
+
+    __slots__ = ("automatic", "handled", "level", "mechanism", "source")
+
+    mechanism: str
+    handled: bool | None
+    level: str
+    source: str
+    automatic: bool
+
+    def __init__(
+        self, mechanism: str, *, handled: bool | None, level: str, source: str, automatic: bool
+    ) -> None:
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        for name, value in (
+            ("mechanism", mechanism),
+            ("handled", handled),
+            ("level", level),
+            ("source", source),
+            ("automatic", automatic),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"CaptureKind is immutable: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"CaptureKind({self.mechanism!r}, handled={self.handled!r}, level={self.level!r}, "
+            f"source={self.source!r}, automatic={self.automatic!r})"
+        )
+
+
+MANUAL = CaptureKind(
+    "generic", handled=True, level="error", source="python.capture_exception", automatic=False
+)
+"""``capture_exception()``: the program hands over an exception it caught."""
+EXCEPTHOOK = CaptureKind(
+    "excepthook", handled=False, level="fatal", source="python.sys_excepthook", automatic=True
+)
+"""``sys.excepthook``: nobody caught it in the main thread; the program is ending."""
+THREADING = CaptureKind(
+    "threading",
+    handled=False,
+    level="error",
+    source="python.threading_excepthook",
+    automatic=True,
+)
+"""``threading.excepthook``: it ended a thread."""
+UNRAISABLE = CaptureKind(
+    "unraisablehook", handled=False, level="error", source="python.unraisablehook", automatic=True
+)
+"""``sys.unraisablehook``: Python could only print it (``__del__``, weakref callbacks)."""
+DECORATOR = CaptureKind(
+    "decorator", handled=None, level="error", source="python.decorator", automatic=True
+)
+"""``capture_exceptions`` re-raising: whether something above handles it is unknown."""
+DECORATOR_SWALLOWED = CaptureKind(
+    "decorator", handled=True, level="error", source="python.decorator", automatic=True
+)
+"""``capture_exceptions(reraise=False)``: the decorator itself handles it."""
+LOGGING = CaptureKind(
+    "logger", handled=True, level="error", source="python.logging", automatic=True
+)
+"""A log record carrying an exception (or an error message): the program logged it."""
+ASYNCIO = CaptureKind(
+    "asyncio", handled=False, level="error", source="python.asyncio", automatic=True
+)
+"""An event loop's exception handler: a task or callback failed and nobody awaited it."""
+
+
+def _web(name: str) -> CaptureKind:
+    return CaptureKind(name, handled=False, level="error", source=f"python.{name}", automatic=True)
+
+
+DJANGO = _web("django")
+"""What the web integrations send: an exception the framework answers with a 500."""
+FLASK = _web("flask")
+STARLETTE = _web("starlette")
+ASGI = _web("asgi")
+WSGI = _web("wsgi")
