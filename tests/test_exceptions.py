@@ -578,20 +578,28 @@ def test_locals_are_off_by_default() -> None:
 
 
 def test_spliced_serialisation_equals_plain_serialisation() -> None:
-    from posthog_exceptions._payload import splice
-    from posthog_exceptions._serialize import dumps
+    """What the client sends (frames spliced in from the cache) is what a plain encoding
+    of the event would be: compared through a before_send, which gets a plain copy."""
+    seen: list[bytes] = []
 
-    cap = Captured()
-    builder_client = cap.client
-    try:
-        _recurse(30)
-    except RecursionError as exc:
-        builder_client.capture_exception(exc)
-        builder_client.capture_exception(ValueError("again"))
-    for event in cap.exception_events:
-        exceptions_list = event["properties"]["$exception_list"]
-        frame_json = {id(f): dumps(f) for e in exceptions_list for f in frames(e)}
-        assert bytes(splice(event, frame_json)) == dumps(event)
+    def keep(event: dict[str, Any]) -> dict[str, Any]:
+        from posthog_exceptions._serialize import dumps
+
+        seen.append(dumps(event))
+        return event
+
+    spliced, plain = Captured(rate_limit=False), Captured(rate_limit=False, before_send=keep)
+    for cap in (spliced, plain):
+        try:
+            _recurse(30)
+        except RecursionError as exc:
+            cap.client.capture_exception(exc)
+            cap.client.capture_exception(ValueError("again"))
+    for sent, copied in zip(spliced.exception_events, plain.exception_events):
+        for key in ("uuid", "timestamp", "distinct_id"):
+            sent.pop(key), copied.pop(key)
+        assert sent == copied
+    assert len(seen) == 2
 
 
 def test_before_send_edits_do_not_leak_into_later_events() -> None:
@@ -622,3 +630,68 @@ def test_before_send_edits_do_not_leak_into_later_events() -> None:
     edited = frames(exceptions(editing.exception_events[1])[0])[-1]
     assert "context_line" not in edited
     assert edited["pre_context"].count("tampered") == 1  # each event got its own copy
+
+
+def _long_lines_crash(width: int) -> None:
+    padding = "x" * width  # the source lines around the crash are long  # noqa: F841
+    padding2 = "y" * width  # ... and so are these, which context lines carry  # noqa: F841
+    raise ValueError("oversize")
+
+
+def test_shrinking_one_event_never_changes_another_events_frames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event over the size limit loses its context lines and frames — in its own copy:
+    the next event from the same code location (the same cached frames) keeps them."""
+    from posthog_exceptions import _client
+
+    cap = Captured(rate_limit=False, context_lines=5, max_frames=250)
+    with monkeypatch.context() as patched:
+        patched.setattr(_client, "MAX_EVENT_BYTES", 8_000)  # 120 frames are over it
+        try:
+            _recurse_then(120, lambda: _long_lines_crash(10))
+        except ValueError as exc:
+            cap.client.capture_exception(exc)
+    try:
+        _recurse_then(120, lambda: _long_lines_crash(10))
+    except ValueError as exc:
+        cap.client.capture_exception(exc)
+    shrunk, whole = cap.exception_events
+    assert all("pre_context" not in f for f in frames(exceptions(shrunk)[0]))
+    crash = frames(exceptions(whole)[0])[-1]
+    assert crash["function"].endswith("_long_lines_crash")
+    assert crash["context_line"].strip() == 'raise ValueError("oversize")'
+    assert len(crash["pre_context"]) == 5
+    assert len(frames(exceptions(whole)[0])) > len(frames(exceptions(shrunk)[0]))
+
+
+def _recurse_then(depth: int, then: Any) -> None:
+    if depth <= 0:
+        then()
+        return
+    _recurse_then(depth - 1, then)
+
+
+def test_cached_frames_are_read_only_and_copies_are_the_events_own() -> None:
+    cap = Captured(rate_limit=False)
+    try:
+        fail()
+    except ValueError as exc:
+        cap.client.capture_exception(exc)
+        builder = cap.client._exceptions
+        assert builder is not None
+        walked = builder.walk(exc, exc.__traceback__, fingerprint=None, synthetic_stack=None)
+    from posthog_exceptions._kinds import MANUAL
+
+    rendered = builder.properties(walked, MANUAL, None)["$exception_list"]
+    shared = rendered._stacks[0][0][-1]  # the crash frame, as the cache holds it
+    with pytest.raises(TypeError):
+        shared["lineno"] = 0
+    assert isinstance(shared["pre_context"], tuple)
+    first, second = rendered.copy(), rendered.copy()
+    frame = frames(first[0])[-1]
+    frame["lineno"] = 0
+    frame["pre_context"].append("edited")
+    assert frames(second[0])[-1]["lineno"] == shared["lineno"] != 0
+    assert "edited" not in frames(second[0])[-1]["pre_context"]
+    assert isinstance(frames(second[0])[-1]["pre_context"], list)

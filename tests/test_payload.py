@@ -9,10 +9,10 @@ from typing import Any, Callable
 
 from posthog_exceptions import Client
 from posthog_exceptions._kinds import MANUAL
-from posthog_exceptions._payload import Ledger, Spliced, parts, size, splice, to_bytes
+from posthog_exceptions._payload import Ledger, Spliced, parts, size, to_bytes
 from posthog_exceptions._serialize import dumps
 
-from .exc_helpers import Captured, exceptions, frames
+from .exc_helpers import Captured
 from .recording_server import RecordingServer
 
 MakeClient = Callable[..., Client]
@@ -43,19 +43,33 @@ def _chained() -> BaseException:
     raise AssertionError("did not raise")
 
 
+def _event(builder: Any, exc: BaseException, number: int = 0) -> dict[str, Any]:
+    """An ``$exception`` event as the client builds it, its exception list not yet encoded."""
+    walked = builder.walk(exc, exc.__traceback__, fingerprint=None, synthetic_stack=None)
+    props = builder.properties(walked, MANUAL, None)
+    return {"event": "$exception", "properties": props, "uuid": str(number)}
+
+
 def test_spliced_pieces_are_exactly_the_plain_encoding() -> None:
     cap = Captured()
-    cap.client.capture_exception(_raised(1))
-    cap.client.capture_exception(_chained())
-    for event in cap.exception_events:
-        frame_json = {id(f): dumps(f) for e in exceptions(event) for f in frames(e)}
-        payload = splice(event, frame_json)
+    cap.client.capture_exception(_raised(0))  # makes the builder
+    builder = cap.client._exceptions
+    for exc in (_raised(1), _chained()):
+        event = _event(builder, exc)
+        rendered = event["properties"]["$exception_list"]
+        payload = rendered.encode(event)
+        assert event["properties"]["$exception_list"] is rendered  # put back after encoding
+        plain = dumps(
+            {**event, "properties": {**event["properties"], "$exception_list": rendered.copy()}}
+        )
         assert isinstance(payload, Spliced)
-        assert to_bytes(payload) == b"".join(parts(payload)) == dumps(event)
-        assert size(payload) == len(dumps(event))
-        # the frame blobs are referenced, not copied
-        held = [id(blob) for group in payload.stacks for blob in group]
-        assert sorted(held) == sorted(id(blob) for blob in frame_json.values())
+        assert to_bytes(payload) == b"".join(parts(payload)) == plain
+        assert size(payload) == len(plain)
+        # the frame blobs are the cache's, referenced rather than copied
+        again = _event(builder, exc)["properties"]["$exception_list"].encode(event)
+        assert isinstance(again, Spliced)
+        held = [blob for group in payload.stacks for blob in group]
+        assert all(a is b for a, b in zip(held, (b for g in again.stacks for b in g)))
 
 
 def _spliced(name: bytes, *blobs: bytes) -> Spliced:
@@ -104,14 +118,11 @@ def test_the_ledger_counts_at_least_what_queued_events_hold() -> None:
     try:
         before = tracemalloc.get_traced_memory()[0]
         for number, exc in enumerate(exc_list):
-            walked = builder.walk(exc, exc.__traceback__, fingerprint=None, synthetic_stack=None)
-            frame_json: dict[int, bytes] = {}
-            props = builder.properties(walked, MANUAL, None, frame_json=frame_json)
-            event = {"event": "$exception", "properties": props, "uuid": str(number)}
-            payload = splice(event, frame_json)
+            event = _event(builder, exc, number)
+            payload = event["properties"]["$exception_list"].encode(event)
             ledger.add(payload)
             held.append((number + 10_000, payload))  # as the queue holds it
-            del walked, props, event, frame_json, payload
+            del event, payload
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()

@@ -117,9 +117,10 @@ class ExceptionBuilder:
     def __init__(self, options: Options) -> None:
         # deferred, with everything that builds exception events; kept here, so that a
         # capture does not pay for an import statement
-        from . import _exception, _fingerprint, _frames
+        from . import _exception, _exception_list, _fingerprint, _frames
 
         self._exception = _exception
+        self._render = _exception_list.render
         self._fingerprint = _fingerprint
         self.reader = _frames.FrameReader(
             _frames.FrameOptions(
@@ -155,17 +156,11 @@ class ExceptionBuilder:
             parts = _fingerprint.custom_parts(custom, parts)
         return Walked(nodes, _fingerprint.fingerprint(parts))
 
-    def properties(
-        self,
-        walked: Walked,
-        kind: CaptureKind,
-        level: str | None,
-        *,
-        frame_json: dict[int, bytes] | None = None,
-    ) -> dict[str, Any]:
+    def properties(self, walked: Walked, kind: CaptureKind, level: str | None) -> dict[str, Any]:
         """The expensive half: context lines, local variables, the event properties.
 
-        ``frame_json`` collects the cached JSON of the frames (see ``_exception.render``)."""
+        ``$exception_list`` is an :class:`~posthog_exceptions._exception_list.ExceptionList`
+        (encode the event with it, or copy it to edit it)."""
         variables = None
         if self.capture_locals:
             if self._scrubber is None:
@@ -175,13 +170,12 @@ class ExceptionBuilder:
                 self._scrubber = Scrubber(self.scrub_names)
                 self._budget = Budget
             variables = (self._budget(), self._scrubber)
-        exception_list = self._exception.render(
+        exception_list = self._render(
             walked.nodes,
             mechanism_type=kind.mechanism,
             handled=kind.handled,
             reader=self.reader,
             variables=variables,
-            frame_json=frame_json,
         )
         return {
             "$exception_list": exception_list,
@@ -255,21 +249,11 @@ def _plain_strs(items: Any) -> list[str] | None:
     return out or None
 
 
-def unshare_frames(properties: Mapping[str, Any]) -> None:
-    """Replace the (cache-shared) frame dicts of an event by copies it may edit freely."""
-    for entry in properties["$exception_list"]:
-        stack = entry.get("stacktrace")
-        if stack:
-            stack["frames"] = [
-                {k: list(v) if isinstance(v, list) else v for k, v in frame.items()}
-                for frame in stack["frames"]
-            ]
-
-
 def shrink(properties: Mapping[str, Any]) -> Iterator[None]:
     """Make an ``$exception`` event smaller, one step per iteration (wire-format §2 on 413).
 
-    Frame dicts may be shared with the frame cache: they are replaced, never edited."""
+    ``$exception_list`` must be the event's own plain list (``ExceptionList.copy()``): the
+    steps edit it in place."""
     from . import _frames
 
     exceptions: list[dict[str, Any]] = properties["$exception_list"]
@@ -278,9 +262,9 @@ def shrink(properties: Mapping[str, Any]) -> Iterator[None]:
         for entry in exceptions:
             stack = entry.get("stacktrace")
             if stack:
-                stack["frames"] = [
-                    {k: v for k, v in frame.items() if k not in keys} for frame in stack["frames"]
-                ]
+                for frame in stack["frames"]:
+                    for key in keys:
+                        frame.pop(key, None)
 
     without("code_variables")
     yield

@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import sys
 
-from ._capture import (
-    ExceptionBuilder,
-    is_ignored,
-    mark_sent,
-    resolve,
-    sent_uuid,
-    shrink,
-    unshare_frames,
-)
+from ._capture import ExceptionBuilder, is_ignored, mark_sent, resolve, sent_uuid, shrink
 from ._config import Options, build_options
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
 from ._kinds import MANUAL
 from ._log import enable_debug, internal_error, logger
 from ._own import work
 from ._payload import size as payload_size
-from ._payload import splice
 from ._ratelimit import RateLimiter
 from ._serialize import clean, dumps, safe_repr
 from ._stats import Counters
@@ -35,11 +26,12 @@ from ._worker import Worker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from types import FrameType
     from typing import Any, Callable, TypeVar
 
     from ._capture import ExceptionArg
+    from ._exception_list import ExceptionList
     from ._kinds import CaptureKind
     from ._types import Stats
 
@@ -276,11 +268,11 @@ class Client:
                     self._counters.drop("rate_limited")
                     return None
             props = clean(properties or {})
-            frame_json: dict[int, bytes] = {}
-            props.update(self._exceptions.properties(walked, kind, level, frame_json=frame_json))
+            built = self._exceptions.properties(walked, kind, level)
+            props.update(built)
             if suppressed:
                 props["$exception_suppressed_count"] = suppressed
-            uid = self._send("$exception", distinct_id, props, shrink=shrink, frame_json=frame_json)
+            uid = self._send("$exception", distinct_id, props, exceptions=built["$exception_list"])
         finally:
             work.capturing = False
         if uid is not None:
@@ -300,13 +292,13 @@ class Client:
         properties: dict[str, Any],
         timestamp: Any = None,
         uuid: Any = None,
-        shrink: Callable[[dict[str, Any]], Iterator[None]] | None = None,
-        frame_json: dict[int, bytes] | None = None,
+        exceptions: ExceptionList | None = None,
     ) -> str | None:
         """Complete the event with the parts every event shares, filter it, queue it.
 
-        ``shrink`` makes an oversize event smaller one step at a time until it fits;
-        ``frame_json`` holds the cached JSON of an ``$exception`` event's frames."""
+        ``exceptions`` is the ``$exception_list`` of an ``$exception`` event, which shares
+        frames with other events: ``before_send`` and the shrinking of an oversize event
+        get a copy of it."""
         event_uuid = normalize_uuid(uuid)
         props = {**self._super, **properties, "$lib": LIB_NAME, "$lib_version": __version__}
         person = normalize_distinct_id(distinct_id) or self._default_distinct_id()
@@ -320,16 +312,19 @@ class Client:
             "timestamp": normalize_timestamp(timestamp),
             "uuid": event_uuid,
         }
+        shrinkable = exceptions is not None
         if self.options.before_send is not None:
-            if frame_json is not None:
-                unshare_frames(props)  # the frame dicts are the cache's: hand over copies
-                frame_json = None
+            if exceptions is not None:
+                props["$exception_list"] = exceptions.copy()  # the event's own, to edit
+                exceptions = None
             edited = self._before_send(event)
             if edited is None:
                 return None
             event = edited
-        payload = splice(event, frame_json) if frame_json else dumps(event)
-        if payload_size(payload) > MAX_EVENT_BYTES and shrink is not None:
+        payload = exceptions.encode(event) if exceptions is not None else dumps(event)
+        if payload_size(payload) > MAX_EVENT_BYTES and shrinkable:
+            if exceptions is not None:
+                props["$exception_list"] = exceptions.copy()  # shrinking edits it
             for _ in shrink(event["properties"]):
                 payload = dumps(event)
                 if len(payload) <= MAX_EVENT_BYTES:

@@ -1,4 +1,5 @@
-"""An exception → ``$exception_list`` (wire-format §3) and its grouping key.
+"""An exception → the walked entries of its ``$exception_list`` (wire-format §3) and their
+grouping key; :mod:`posthog_exceptions._exception_list` renders them.
 
 Order: the exception that was caught first, then what it wraps, so the root
 cause is last. Links are followed depth-first: an exception group's members
@@ -33,8 +34,7 @@ from ._frames import FrameReader, Info, Raw
 from ._serialize import cut_bytes, safe_str
 
 if TYPE_CHECKING:
-    from ._scrub import Scrubber
-    from ._variables import Budget
+    pass
 
 MAX_EXCEPTIONS = 50
 MAX_VALUE_LENGTH = 10_000
@@ -123,51 +123,6 @@ def walk(
         )
         todo.extend(reversed(_links(current, exception_id)))
     return nodes
-
-
-def render(
-    nodes: list[Node],
-    *,
-    mechanism_type: str,
-    handled: bool | None,
-    reader: FrameReader,
-    variables: tuple[Budget, Scrubber] | None = None,
-    frame_json: dict[int, bytes] | None = None,
-) -> list[dict[str, Any]]:
-    """The ``$exception_list``: context lines and local variables are read here.
-
-    ``frame_json`` receives the cached JSON of each frame dict that has one (keyed by
-    ``id()`` of the dict), for :func:`~posthog_exceptions._payload.splice`."""
-    entries = []
-    for node in nodes:
-        entry: dict[str, Any] = {"type": node.type, "value": node.value}
-        if node.module:
-            entry["module"] = node.module
-        mechanism: dict[str, Any]
-        if node.source is None:
-            mechanism = {"type": mechanism_type}
-            if handled is not None:
-                mechanism["handled"] = handled
-            if node.synthetic:
-                mechanism["synthetic"] = True
-            mechanism["exception_id"] = node.exception_id
-        else:
-            mechanism = {"type": "chained", "source": node.source}
-            mechanism["exception_id"] = node.exception_id
-            mechanism["parent_id"] = node.parent
-        entry["mechanism"] = mechanism
-        if node.frames:
-            wire = []
-            for info in node.frames:
-                frame, encoded = reader.wire(info, variables)
-                wire.append(frame)
-                if encoded is not None and frame_json is not None:
-                    frame_json[id(frame)] = encoded
-            if node.omitted:
-                wire.insert(node.gap, _frames.gap_marker(node.omitted, reader.custom))
-            entry["stacktrace"] = {"type": "raw", "frames": wire}
-        entries.append(entry)
-    return entries
 
 
 def _links(exc: BaseException, exception_id: int) -> list[tuple[BaseException, str, int]]:

@@ -30,9 +30,8 @@ does not change between captures (module, qualified name, paths, in_app, the
 fingerprint key: a :class:`Site`), and per ``(code, line, instruction)`` the
 finished wire dict and its JSON. Capturing the same bug again costs a few
 dictionary lookups per frame; the event is serialised by splicing the cached
-JSON of its frames (see :func:`posthog_exceptions._payload.splice`).
-The cached dicts are shared and must not be mutated: the event's shrinking
-builds new frame dicts, and ``before_send`` gets a copy.
+JSON of its frames. The cached frames are shared between events and read-only
+(see :mod:`posthog_exceptions._exception_list`, which owns the sharing rule).
 """
 
 from __future__ import annotations
@@ -40,7 +39,8 @@ from __future__ import annotations
 import itertools
 import linecache
 import sys
-from types import CodeType, FrameType, TracebackType
+from collections.abc import Mapping
+from types import CodeType, FrameType, MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._own import is_own_module
@@ -105,7 +105,7 @@ class FrameReader:
         self.options = options
         self.custom = options.frame_format == "custom"
         self._sites: dict[CodeType, Site] = {}
-        self._wires: dict[tuple[CodeType, int, int], tuple[dict[str, Any], bytes]] = {}
+        self._wires: dict[tuple[CodeType, int, int], tuple[Mapping[str, Any], bytes]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -143,8 +143,9 @@ class FrameReader:
 
     def wire(
         self, info: Info, variables: tuple[Budget, Scrubber] | None = None
-    ) -> tuple[dict[str, Any], bytes | None]:
-        """The frame's wire dict (shared: do not mutate) and its JSON.
+    ) -> tuple[Mapping[str, Any], bytes]:
+        """The frame's wire form and its JSON: the cached, read-only form shared with other
+        events, or (with local variables) a dict of this event's own.
 
         With local variables, the cached JSON of the rest of the frame is reused: the
         variables are encoded alone and spliced in before its closing brace."""
@@ -159,12 +160,12 @@ class FrameReader:
             return wire, encoded[:-1] + b',"code_variables":' + dumps(values) + b"}"
         return self._base(info)
 
-    def _base(self, info: Info) -> tuple[dict[str, Any], bytes]:
+    def _base(self, info: Info) -> tuple[Mapping[str, Any], bytes]:
         key = (info.frame.f_code, info.lineno, info.lasti)
         found = self._wires.get(key)
         if found is None:
             wire = self._build(info)
-            found = (wire, dumps(wire))
+            found = (freeze(wire), dumps(wire))
             if len(self._wires) >= _CACHE_LIMIT:
                 self._wires.clear()
             self._wires[key] = found
@@ -195,6 +196,14 @@ class FrameReader:
             wire["resolved"] = True
         wire["in_app"] = site.in_app
         return wire
+
+
+def freeze(frame: dict[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of ``frame`` for the cache, its lists turned into tuples: the
+    frame is shared by every event with it (see :mod:`posthog_exceptions._exception_list`)."""
+    return MappingProxyType(
+        {key: tuple(value) if type(value) is list else value for key, value in frame.items()}
+    )
 
 
 def from_traceback(tb: TracebackType | None) -> list[Raw]:

@@ -2,8 +2,9 @@
 
 An ``$exception`` event is mostly frames, and the frames of one bug repeat from event
 to event: :class:`~posthog_exceptions._frames.FrameReader` keeps each frame's JSON
-(same code, line and instruction) as one ``bytes`` object. :func:`splice` therefore
-leaves an event's JSON in pieces — its own bytes, and references to those shared frame
+(same code, line and instruction) as one ``bytes`` object.
+:meth:`~posthog_exceptions._exception_list.ExceptionList.encode` therefore leaves an
+event's JSON in pieces (a :class:`Spliced`) — its own bytes, and references to those shared frame
 blobs — instead of copying every frame into one string per event. The pieces are
 joined once, into the request body (:func:`parts`), or into one ``bytes`` when spooled.
 
@@ -17,8 +18,6 @@ different tracebacks cost all of their bytes.
 from __future__ import annotations
 
 import sys
-
-from ._serialize import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,56 +85,6 @@ def to_bytes(payload: Payload) -> bytes:
 def parts(payload: Payload) -> list[bytes] | tuple[bytes]:
     """The pieces to write, in order, for the event's JSON."""
     return (payload,) if type(payload) is bytes else payload.pieces()  # type: ignore[union-attr]
-
-
-_nonce: str | None = None
-
-
-def splice(event: dict[str, Any], frame_json: dict[int, bytes]) -> Payload:
-    """The JSON of an ``$exception`` event whose frames already have theirs.
-
-    Each stack's frames list is swapped for a placeholder string, the event is encoded,
-    and the encoding cut at the placeholders, the frames' JSON going in between (keyed
-    by ``id()`` of the frame dict; a frame without JSON is encoded here). The placeholder
-    carries a random per-process nonce, so no user text can collide with it."""
-    global _nonce
-    if _nonce is None:
-        import os
-
-        _nonce = os.urandom(8).hex()
-    stacks = [
-        entry["stacktrace"]
-        for entry in event["properties"]["$exception_list"]
-        if isinstance(entry.get("stacktrace"), dict)
-    ]
-    swapped: list[tuple[dict[str, Any], Any]] = []
-    frames_of: list[tuple[bytes, list[bytes]]] = []
-    try:
-        for number, stack in enumerate(stacks):
-            frames = stack["frames"]
-            blobs = [frame_json.get(id(frame)) or dumps(frame) for frame in frames]
-            token = f"\x00{_nonce}:{number}\x00"
-            swapped.append((stack, frames))
-            stack["frames"] = token
-            frames_of.append((dumps(token), blobs))
-        encoded = dumps(event)
-    finally:
-        for stack, frames in swapped:
-            stack["frames"] = frames
-    if not frames_of:
-        return encoded
-    own: list[bytes] = []
-    groups: list[tuple[bytes, ...]] = []
-    rest = 0
-    for placeholder, blobs in frames_of:
-        at = encoded.find(placeholder, rest)
-        if at < 0:  # cannot happen: the event was encoded with it; stay correct anyway
-            return dumps(event)
-        own.append((b"]" if groups else b"") + encoded[rest:at] + b"[")
-        groups.append(tuple(blobs))
-        rest = at + len(placeholder)
-    own.append(b"]" + encoded[rest:])
-    return Spliced(tuple(own), tuple(groups))
 
 
 class Ledger:
