@@ -122,16 +122,7 @@ class ExceptionBuilder:
         self._exception = _exception
         self._render = _exception_list.render
         self._fingerprint = _fingerprint
-        self.reader = _frames.FrameReader(
-            _frames.FrameOptions(
-                context_lines=options.context_lines,
-                max_frames=options.max_frames,
-                in_app_include=options.in_app_include,
-                in_app_exclude=options.in_app_exclude,
-                project_root=options.project_root,
-                frame_format=options.frame_format,
-            )
-        )
+        self.reader = _frames.FrameReader(options)
         self.capture_locals = options.capture_locals
         self.scrub_names = options.scrub_names
         self._scrubber: Any = None

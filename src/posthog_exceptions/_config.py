@@ -1,16 +1,23 @@
 """Options: one frozen, typed object built and validated once, at ``init()``/``Client()``.
 
-Every option is an explicit keyword argument. A malformed value raises
-``TypeError`` (wrong type or unknown name) or ``ValueError`` (right type, bad
-value) with a message that names the option and shows the bad value, so a
-mistake surfaces at start-up instead of silently losing events later.
+**One table.** Each option is declared once, as a line of the :class:`Options` class
+body: ``name: type = option(default, check, doc)``. From those lines come the fields of
+``Options`` and their types (for type checkers), the defaults, the validation
+(:func:`build_options` runs each option's check), the list of option names, and the
+README's option table (a test compares the two). The parts that read a few options —
+the frame reader, the rate limit — are handed the whole :class:`Options`, so no second
+list of fields can drift from this one.
+
+Every option is an explicit keyword argument. A malformed value raises ``TypeError``
+(wrong type or unknown name) or ``ValueError`` (right type, bad value) with a message
+that names the option and shows the bad value, so a mistake surfaces at start-up
+instead of silently losing events later.
 
 The project API key comes from the ``api_key`` argument, else the environment
 (``POSTHOG_API_KEY``, then ``POSTHOG_PROJECT_API_KEY``). The host comes from the
-``host`` argument, else ``POSTHOG_HOST``, else the US cloud; ``"us"`` and
-``"eu"`` are shortcuts for the two PostHog clouds. With no key anywhere the
-client is disabled: it logs one warning and sends nothing, and the host program
-keeps running.
+``host`` argument, else ``POSTHOG_HOST``, else the US cloud; ``"us"`` and ``"eu"`` are
+shortcuts for the two PostHog clouds. With no key anywhere the client is disabled: it
+logs one warning and sends nothing, and the host program keeps running.
 """
 
 from __future__ import annotations
@@ -20,197 +27,201 @@ from types import MappingProxyType
 
 from ._validate import (
     US_HOST,
+    at_least,
     check_api_key,
     check_bool,
     check_distinct_id,
     check_exception_types,
     check_frame_format,
     check_host,
-    check_int,
     check_names,
     check_optional_callable,
     check_optional_str,
     check_path,
     check_properties,
-    check_seconds,
     check_transport,
+    seconds,
     show,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any, Callable, Optional, Union
+    from typing import Any
 
     from ._types import Transport
-
-    DistinctIdOption = Union[str, Callable[[], Optional[str]]]
-    BeforeSend = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
+    from ._validate import BeforeSend, Check, DistinctIdOption
 
 API_KEY_ENV_VARS = ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY")
 HOST_ENV_VAR = "POSTHOG_HOST"
-_MINIMUM = {"max_retries": 0, "context_lines": 0, "max_frames": 10}
 
 
-_NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
+class Option:
+    """One line of the option table: name, default, check, documentation."""
+
+    __slots__ = ("check", "default", "doc", "env_vars", "name")
+
+    def __init__(
+        self, default: Any, check: Check | None, doc: str, env_vars: tuple[str, ...]
+    ) -> None:
+        self.name = ""
+        self.default = default
+        self.check = check
+        """``check(name, value)`` returns the value to keep or raises (None: a special case)."""
+        self.doc = doc
+        self.env_vars = env_vars
+        """Environment variables read when the option is not given."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @property
+    def shown_default(self) -> tuple[str, ...]:
+        """The default as the README's table shows it (each item in backquotes)."""
+        if self.env_vars:
+            return (*self.env_vars, *((self.default,) if self.default else ()))
+        if isinstance(self.default, MappingProxyType):
+            return ("{}",)
+        if isinstance(self.default, str):
+            return (f'"{self.default}"',)
+        return (repr(self.default),)
+
+    def __repr__(self) -> str:
+        return f"<option {self.name}={self.default!r}>"
 
 
-_FIELDS = (
-    "api_key",
-    "host",
-    "distinct_id",
-    "properties",
-    "release",
-    "environment",
-    "batch_size",
-    "max_queue_size",
-    "max_queue_bytes",
-    "timeout",
-    "max_retries",
-    "gzip",
-    "shutdown_timeout",
-    "sync_mode",
-    "disabled",
-    "debug",
-    "before_send",
-    "transport",
-    "ignore",
-    "capture_interactive",
-    "capture_locals",
-    "scrub_names",
-    "in_app_include",
-    "in_app_exclude",
-    "project_root",
-    "frame_format",
-    "max_frames",
-    "context_lines",
-    "spool_dir",
-    "spool_max_bytes",
-    "rate_limit",
-    "rate_limit_burst",
-    "rate_limit_per_second",
-)
-_DEFAULTS: dict[str, Any] = {
-    "distinct_id": None,
-    "properties": _NO_PROPERTIES,
-    "release": None,
-    "environment": None,
-    "batch_size": 1000,
-    "max_queue_size": 100_000,
-    "max_queue_bytes": 32 * 1024 * 1024,
-    "timeout": 10.0,
-    "max_retries": 10,
-    "gzip": True,
-    "shutdown_timeout": 5.0,
-    "sync_mode": False,
-    "disabled": False,
-    "debug": False,
-    "before_send": None,
-    "transport": None,
-    "ignore": (),
-    "capture_interactive": False,
-    "capture_locals": False,
-    "scrub_names": (),
-    "in_app_include": (),
-    "in_app_exclude": (),
-    "project_root": None,
-    "frame_format": "python",
-    "max_frames": 250,
-    "context_lines": 5,
-    "spool_dir": None,
-    "spool_max_bytes": 64 * 1024 * 1024,
-    "rate_limit": True,
-    "rate_limit_burst": 50,
-    "rate_limit_per_second": 1.0,
-}
+def option(default: Any, check: Check | None, doc: str, *, env_vars: tuple[str, ...] = ()) -> Any:
+    """Declare an option in the :class:`Options` body (typed ``Any``, so that the line's
+    annotation is the option's type)."""
+    return Option(default, check, doc, env_vars)
 
 
 class Options:
-    """The validated configuration of a :class:`~posthog_exceptions.Client`.
+    """The validated configuration of a :class:`~posthog_exceptions.Client` (immutable).
 
-    Built by :func:`build_options`; immutable. (A plain class with slots: a dataclass or
-    a typed named tuple would cost ``dataclasses`` or ``typing`` at import time.)
+    Built by :func:`build_options`. (A plain class: a dataclass or a typed named tuple
+    would cost ``dataclasses`` or ``typing`` at import time.) The class attributes are
+    the option table (:class:`Option`); an instance holds the values.
     """
 
-    api_key: str
-    """The project API key (``phc_…``); empty when the client is disabled for lack of one."""
-    host: str
-    """The capture host, without a trailing slash."""
-    distinct_id: DistinctIdOption | None
-    """The default person: a string, or a callable returning one (or ``None``)."""
-    properties: Mapping[str, Any]
-    """Super properties added to every event (read-only copy)."""
-    release: str | None
-    """Sent as the ``release`` property of every event."""
-    environment: str | None
-    """Sent as the ``environment`` property of every event."""
-    batch_size: int
-    """At most this many events per request."""
-    max_queue_size: int
-    """At most this many events wait in memory; beyond it new events are dropped and counted."""
-    max_queue_bytes: int
-    """At most this much memory (``sys.getsizeof``) is held by events waiting or being sent;
-    a frame's JSON that several of them share (the same bug, raised again) counts once."""
-    timeout: float
-    """Seconds to connect, and seconds the server may stay silent while answering; reading
-    the (short) response body stops after ``timeout`` seconds in all."""
-    max_retries: int
-    """Resends of a batch after transient failures before it is given up (about 65 s of waits)."""
-    gzip: bool
-    """Compress request bodies (``Content-Encoding: gzip``)."""
-    shutdown_timeout: float
-    """Seconds the exit-time flush and :meth:`Client.shutdown` may take."""
-    sync_mode: bool
-    """Send each event in the calling thread before returning (serverless)."""
-    disabled: bool
-    """Send nothing at all."""
-    debug: bool
-    """Log the library's activity to stderr."""
-    before_send: BeforeSend | None
-    """Called with each event; return it (edited or not) to send it, or ``None`` to drop it."""
-    transport: Transport | None
-    """Replace the HTTP transport (see :mod:`posthog_exceptions.testing`)."""
-    ignore: tuple[type[BaseException], ...]
-    """Exception types never sent. ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit`` and
-    ``asyncio.CancelledError`` are always ignored by the hooks and the decorator."""
-    capture_interactive: bool
-    """Install ``sys.excepthook`` in interactive sessions too (off: a REPL typo is no bug)."""
-    capture_locals: bool
-    """Send the local variables of in-app frames (bounded, with secrets masked)."""
-    scrub_names: tuple[str, ...]
-    """More variable-name substrings whose values are masked, besides the built-in list."""
-    in_app_include: tuple[str, ...]
-    """Module prefixes whose frames are in-app even if installed as packages."""
-    in_app_exclude: tuple[str, ...]
-    """Module prefixes whose frames are never in-app."""
-    project_root: str | None
-    """When set, only files under this directory are in-app."""
-    frame_format: str
-    """``"python"`` frames, or ``"custom"`` for the generic variant of PostHog's tutorial."""
-    max_frames: int
-    """Deeper stacks are trimmed from the middle (keeping the entry and the crash site)."""
-    context_lines: int
-    """Source lines sent either side of each frame's line (0: none)."""
-    spool_dir: str | None
-    """A directory where undeliverable events wait for the next process (off when None)."""
-    spool_max_bytes: int
-    """The spool's size bound; the oldest spooled events are dropped beyond it."""
-    rate_limit: bool
-    """Limit the ``$exception`` events sent per fingerprint (a token bucket per group)."""
-    rate_limit_burst: int
-    """Events of one group sent in a burst before the limit applies."""
-    rate_limit_per_second: float
-    """Events of one group sent per second, on average, once the burst is spent."""
+    api_key: str = option(
+        "",
+        None,
+        "The project API key (``phc_…``); empty when the client is disabled for lack of one.",
+        env_vars=API_KEY_ENV_VARS,
+    )
+    host: str = option(
+        US_HOST,
+        None,
+        "The capture host, without a trailing slash (``us``/``eu`` shortcuts resolved).",
+        env_vars=(HOST_ENV_VAR,),
+    )
+    distinct_id: DistinctIdOption | None = option(
+        None, check_distinct_id, "The default person: a string, or a callable returning one."
+    )
+    properties: Mapping[str, Any] = option(
+        MappingProxyType({}), check_properties, "Super properties added to every event."
+    )
+    release: str | None = option(
+        None, check_optional_str, "Sent as the ``release`` property of every event."
+    )
+    environment: str | None = option(
+        None, check_optional_str, "Sent as the ``environment`` property of every event."
+    )
+    batch_size: int = option(1000, at_least(1), "At most this many events per request.")
+    max_queue_size: int = option(
+        100_000, at_least(1), "Events waiting in memory; beyond it new ones are dropped."
+    )
+    max_queue_bytes: int = option(
+        32 * 1024 * 1024,
+        at_least(1),
+        "Memory (``sys.getsizeof``) held by events waiting or being sent; a frame's JSON "
+        "shared by several of them counts once.",
+    )
+    timeout: float = option(
+        10.0,
+        seconds(),
+        "Seconds to connect, and seconds the server may stay silent while answering.",
+    )
+    max_retries: int = option(
+        10, at_least(0), "Resends of a failing batch before it is given up (about 65 s)."
+    )
+    gzip: bool = option(True, check_bool, "Compress request bodies (``Content-Encoding: gzip``).")
+    shutdown_timeout: float = option(
+        5.0,
+        seconds(allow_zero=True),
+        "Seconds the exit-time flush, ``shutdown()`` and the fatal-error flush may take.",
+    )
+    sync_mode: bool = option(
+        False, check_bool, "Send each event in the calling thread before returning."
+    )
+    disabled: bool = option(False, check_bool, "Send nothing at all.")
+    debug: bool = option(False, check_bool, "Log the library's activity to stderr.")
+    before_send: BeforeSend | None = option(
+        None,
+        check_optional_callable,
+        "Called with each event: return it (edited or not) to send it, ``None`` to drop it.",
+    )
+    transport: Transport | None = option(
+        None, check_transport, "Replace the HTTP transport (see ``posthog_exceptions.testing``)."
+    )
+    ignore: tuple[type[BaseException], ...] = option(
+        (), check_exception_types, "Exception types never sent."
+    )
+    capture_interactive: bool = option(
+        False, check_bool, "Install ``sys.excepthook`` in interactive sessions too."
+    )
+    capture_locals: bool = option(
+        False, check_bool, "Send the local variables of in-app frames (bounded, masked)."
+    )
+    scrub_names: tuple[str, ...] = option(
+        (), check_names, "More variable-name substrings whose values are masked."
+    )
+    in_app_include: tuple[str, ...] = option(
+        (), check_names, "Module prefixes whose frames are in-app even if installed."
+    )
+    in_app_exclude: tuple[str, ...] = option(
+        (), check_names, "Module prefixes whose frames are never in-app."
+    )
+    project_root: str | None = option(
+        None, check_path, "When set, only files under this directory are in-app."
+    )
+    frame_format: str = option(
+        "python", check_frame_format, "``python`` frames, or ``custom`` (the generic variant)."
+    )
+    max_frames: int = option(
+        250, at_least(10), "Deeper stacks are trimmed from the middle (entry and crash kept)."
+    )
+    context_lines: int = option(
+        5, at_least(0), "Source lines sent either side of each frame's line (0: none)."
+    )
+    spool_dir: str | None = option(
+        None, check_path, "A directory where undeliverable events wait for the next process."
+    )
+    spool_max_bytes: int = option(
+        64 * 1024 * 1024, at_least(1), "The spool's bound; the oldest events go beyond it."
+    )
+    rate_limit: bool = option(
+        True, check_bool, "Limit the ``$exception`` events sent per fingerprint."
+    )
+    rate_limit_burst: int = option(
+        50, at_least(1), "Events of one group sent in a burst before the limit applies."
+    )
+    rate_limit_per_second: float = option(
+        1.0,
+        seconds(allow_zero=True, unit="events per second"),
+        "Events of one group sent per second, on average, once the burst is spent.",
+    )
 
-    __slots__ = _FIELDS
-    _fields = _FIELDS
+    TABLE: tuple[Option, ...]  # set below, from the lines above
 
     def __init__(self, **values: Any) -> None:
         for required in ("api_key", "host"):
             if required not in values:
                 raise TypeError(f"Options() needs {required!r}")
-        for name in _FIELDS:
-            object.__setattr__(self, name, values.pop(name) if name in values else _DEFAULTS[name])
+        write = object.__setattr__
+        for item in self.TABLE:
+            write(self, item.name, values.pop(item.name) if item.name in values else item.default)
         if values:
             raise TypeError(f"Options() got unknown fields {sorted(values)}")
 
@@ -221,27 +232,33 @@ class Options:
         raise AttributeError(f"Options are immutable: cannot delete {name!r}")
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _FIELDS)
+        return tuple(getattr(self, item.name) for item in self.TABLE)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Options) and self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(tuple(v if not isinstance(v, Mapping) else id(v) for v in self._values()))
+        return hash(
+            tuple(v if not isinstance(v, MappingProxyType) else id(v) for v in self._values())
+        )
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        shown = ", ".join(f"{item.name}={getattr(self, item.name)!r}" for item in self.TABLE)
         return f"Options({shown})"
 
     def _replace(self, **changes: Any) -> Options:
-        return Options(**{**{name: getattr(self, name) for name in _FIELDS}, **changes})
+        return Options(
+            **{**{item.name: getattr(self, item.name) for item in self.TABLE}, **changes}
+        )
 
     @property
     def has_key(self) -> bool:
         return bool(self.api_key)
 
 
-OPTION_NAMES = tuple(name for name in _FIELDS if name not in ("api_key", "host"))
+Options.TABLE = tuple(value for value in vars(Options).values() if isinstance(value, Option))
+OPTION_NAMES = tuple(item.name for item in Options.TABLE if not item.env_vars)
+"""The options given by keyword (all but ``api_key`` and ``host``, which may come first)."""
 
 
 def _from_environment(environ: Mapping[str, str]) -> tuple[str | None, str]:
@@ -280,41 +297,7 @@ def build_options(
         resolved_host = US_HOST if host is None else check_host(host)
 
     checked: dict[str, Any] = {}
-    defaults = Options(api_key="", host="")
-    for name in OPTION_NAMES:
-        if name not in given:
-            continue
-        value = given[name]
-        default = getattr(defaults, name)
-        if name == "distinct_id":
-            checked[name] = check_distinct_id(value)
-        elif name == "properties":
-            checked[name] = check_properties(value)
-        elif name == "transport":
-            checked[name] = check_transport(value)
-        elif name == "before_send":
-            checked[name] = check_optional_callable(name, value)
-        elif name in ("release", "environment"):
-            checked[name] = check_optional_str(name, value)
-        elif name == "ignore":
-            checked[name] = check_exception_types(value)
-        elif name in ("scrub_names", "in_app_include", "in_app_exclude"):
-            checked[name] = check_names(name, value)
-        elif name in ("project_root", "spool_dir"):
-            checked[name] = check_path(name, value)
-        elif name == "frame_format":
-            checked[name] = check_frame_format(value)
-        elif isinstance(default, bool):
-            checked[name] = check_bool(name, value)
-        elif isinstance(default, int):
-            checked[name] = check_int(name, value, minimum=_MINIMUM.get(name, 1))
-        elif isinstance(default, float):
-            if name == "rate_limit_per_second":
-                checked[name] = check_seconds(
-                    name, value, allow_zero=True, unit="events per second"
-                )
-            else:
-                checked[name] = check_seconds(name, value, allow_zero=name == "shutdown_timeout")
-        else:  # pragma: no cover - every option has a branch above
-            raise AssertionError(name)
+    for item in Options.TABLE:
+        if item.name in given and item.check is not None:
+            checked[item.name] = item.check(item.name, given[item.name])
     return Options(api_key=key, host=resolved_host, **checked)

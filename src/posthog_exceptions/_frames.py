@@ -49,6 +49,7 @@ from ._paths import is_library_path as is_library_path  # noqa: PLC0414 (re-expo
 from ._serialize import dumps
 
 if TYPE_CHECKING:
+    from ._config import Options
     from ._scrub import Scrubber
     from ._variables import Budget
 
@@ -61,21 +62,12 @@ Raw = tuple[FrameType, int, int]
 """(frame, line number, bytecode offset or -1): one traceback entry, as a plain tuple."""
 
 
-class FrameOptions(NamedTuple):
-    context_lines: int = 5
-    max_frames: int = 250
-    in_app_include: tuple[str, ...] = ()
-    in_app_exclude: tuple[str, ...] = ()
-    project_root: str | None = None
-    frame_format: str = "python"
-
-
 class Site:
     """What a frame's code object always says: where it is, what it is called, in_app."""
 
     __slots__ = ("abs_path", "filename", "function", "hideable", "in_app", "key", "module", "own")
 
-    def __init__(self, frame: FrameType, options: FrameOptions) -> None:
+    def __init__(self, frame: FrameType, options: Options) -> None:
         code = frame.f_code
         name = frame.f_globals.get("__name__")
         self.module: str = name if isinstance(name, str) else ""
@@ -101,7 +93,7 @@ class Info(NamedTuple):
 class FrameReader:
     """Turns tracebacks into frames for one set of options, caching what repeats."""
 
-    def __init__(self, options: FrameOptions) -> None:
+    def __init__(self, options: Options) -> None:
         self.options = options
         self.custom = options.frame_format == "custom"
         self._sites: dict[CodeType, Site] = {}

@@ -14,7 +14,7 @@ from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._frames import FrameOptions
+    from ._config import Options
 
 _HAS_QUALNAME = sys.version_info >= (3, 11)
 
@@ -85,7 +85,7 @@ def _matches_module(tail: list[str], module: str) -> bool:
     return names == module.split(".")
 
 
-def in_app(abs_path: str, module: str, options: FrameOptions) -> bool:
+def in_app(abs_path: str, module: str, options: Options) -> bool:
     if module and any(_under(module, prefix) for prefix in options.in_app_include):
         return True
     if module and any(_under(module, prefix) for prefix in options.in_app_exclude):

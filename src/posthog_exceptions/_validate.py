@@ -1,7 +1,10 @@
 """Checks for each kind of option value; every failure names the option and shows the value.
 
 ``TypeError`` for a value of the wrong type, ``ValueError`` for the right type with a
-bad value. Used by :func:`posthog_exceptions._config.build_options`.
+bad value. Every check of an option takes ``(name, value)`` and returns the value to keep;
+:data:`posthog_exceptions._config.Options` names the check of each option. The key and
+the host have checks of their own, which say where the value came from (an argument or
+an environment variable).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable, Optional, Union
 
-    from ._config import DistinctIdOption
+    DistinctIdOption = Union[str, Callable[[], Optional[str]]]
+    BeforeSend = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
+    Check = Callable[[str, Any], Any]
 
 US_HOST = "https://us.i.posthog.com"
 EU_HOST = "https://eu.i.posthog.com"
@@ -60,6 +65,24 @@ def check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def at_least(minimum: int) -> Check:
+    """The check of an int option with this lower bound."""
+
+    def check(name: str, value: object) -> int:
+        return check_int(name, value, minimum)
+
+    return check
+
+
+def seconds(*, allow_zero: bool = False, unit: str = "seconds") -> Check:
+    """The check of a finite, non-negative number (of seconds, or of ``unit``)."""
+
+    def check(name: str, value: object) -> float:
+        return check_seconds(name, value, allow_zero=allow_zero, unit=unit)
+
+    return check
+
+
 def check_seconds(name: str, value: object, *, allow_zero: bool, unit: str = "seconds") -> float:
     expect(
         name,
@@ -88,31 +111,31 @@ def check_optional_callable(name: str, value: object) -> Any:
     return value
 
 
-def check_distinct_id(value: object) -> DistinctIdOption | None:
+def check_distinct_id(name: str, value: object) -> DistinctIdOption | None:
     ok = value is None or isinstance(value, str) or callable(value)
-    expect("distinct_id", value, ok, "a string, a callable returning one, or None")
+    expect(name, value, ok, "a string, a callable returning one, or None")
     if isinstance(value, str) and not value.strip():
-        raise ValueError(f"option 'distinct_id' must not be blank, got {value!r}")
+        raise ValueError(f"option {name!r} must not be blank, got {value!r}")
     return value  # type: ignore[return-value]
 
 
-def check_properties(value: object) -> Mapping[str, Any]:
+def check_properties(name: str, value: object) -> Mapping[str, Any]:
     if value is None:
         return MappingProxyType({})
-    expect("properties", value, isinstance(value, Mapping), "a mapping of str to values")
+    expect(name, value, isinstance(value, Mapping), "a mapping of str to values")
     assert isinstance(value, Mapping)
     for key in value:
         if not isinstance(key, str):
-            raise TypeError(f"option 'properties' must have str keys, got key {show(key)}")
+            raise TypeError(f"option {name!r} must have str keys, got key {show(key)}")
     return MappingProxyType(dict(value))
 
 
-def check_exception_types(value: object) -> tuple[type[BaseException], ...]:
+def check_exception_types(name: str, value: object) -> tuple[type[BaseException], ...]:
     items = (value,) if isinstance(value, type) else value
     ok = isinstance(items, (tuple, list, set, frozenset)) and all(
         isinstance(item, type) and issubclass(item, BaseException) for item in items
     )
-    expect("ignore", value, ok, "an exception type or a tuple of them")
+    expect(name, value, ok, "an exception type or a tuple of them")
     assert isinstance(items, (tuple, list, set, frozenset))
     return tuple(items)
 
@@ -139,16 +162,16 @@ def check_path(name: str, value: object) -> str | None:
     return os.path.abspath(path)
 
 
-def check_frame_format(value: object) -> str:
-    expect("frame_format", value, isinstance(value, str), "a string")
+def check_frame_format(name: str, value: object) -> str:
+    expect(name, value, isinstance(value, str), "a string")
     if value not in FRAME_FORMATS:
-        raise ValueError(f"option 'frame_format' must be 'python' or 'custom', got {value!r}")
+        raise ValueError(f"option {name!r} must be 'python' or 'custom', got {value!r}")
     return str(value)
 
 
-def check_transport(value: object) -> Any:
+def check_transport(name: str, value: object) -> Any:
     ok = value is None or callable(getattr(value, "send", None))
-    expect("transport", value, ok, "an object with a send(body, headers) method, or None")
+    expect(name, value, ok, "an object with a send(body, headers) method, or None")
     return value
 
 
