@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,10 +69,11 @@ def test_options_are_built_from_the_table() -> None:
     assert hash(options) == hash(options._replace())
     assert options._replace(batch_size=8).batch_size == 8
     with pytest.raises(AttributeError, match="immutable"):
-        options.batch_size = 1  # type: ignore[misc]
+        options.batch_size = 1
 
 
 @pytest.mark.parametrize("item", [i for i in Options.TABLE if i.check is not None], ids=str)
 def test_each_option_is_checked_and_named_in_the_error(item: Option) -> None:
     with pytest.raises((TypeError, ValueError), match=rf"'{item.name}'"):
-        Client("phc_k", **{item.name: object()})
+        bad: dict[str, Any] = {item.name: object()}
+        Client("phc_k", **bad)
