@@ -14,7 +14,7 @@ import pytest
 
 import posthog_exceptions
 from posthog_exceptions import capture_logging, install_asyncio_handler, uncapture_logging
-from posthog_exceptions._asyncio import AsyncioHandler
+from posthog_exceptions.integrations.asyncio import AsyncioHandler
 from posthog_exceptions.testing import MemoryTransport
 
 from .conftest import API_KEY
@@ -367,7 +367,7 @@ def test_init_outside_a_loop_does_not_import_asyncio() -> None:
         import sys, posthog_exceptions
         posthog_exceptions.init("phc_test", host="http://127.0.0.1:9")
         assert "asyncio" not in sys.modules, "init imported asyncio"
-        assert "posthog_exceptions._asyncio" not in sys.modules
+        assert "posthog_exceptions.integrations.asyncio" not in sys.modules
         posthog_exceptions.shutdown(timeout=0)
         print("ok")
         """

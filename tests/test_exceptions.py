@@ -681,7 +681,7 @@ def test_cached_frames_are_read_only_and_copies_are_the_events_own() -> None:
         builder = cap.client._exceptions
         assert builder is not None
         walked = builder.walk(exc, exc.__traceback__, fingerprint=None, synthetic_stack=None)
-    from posthog_exceptions._kinds import MANUAL
+    from posthog_exceptions._capture.kinds import MANUAL
 
     rendered = builder.properties(walked, MANUAL, None)["$exception_list"]
     shared = rendered._stacks[0][0][-1]  # the crash frame, as the cache holds it

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from posthog_exceptions._fingerprint import collapse, normalize_message
+from posthog_exceptions._capture.fingerprint import collapse, normalize_message
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import posthog_exceptions
-from posthog_exceptions import _hooks
+from posthog_exceptions.integrations import hooks as _hooks
 
 from .conftest import API_KEY
 from .exc_helpers import Captured, exceptions, frames

@@ -11,15 +11,10 @@ from typing import Any, Callable
 
 import pytest
 
-from posthog_exceptions import (
-    Client,
-    _kinds,
-    capture_exceptions,
-    capture_logging,
-    uncapture_logging,
-)
-from posthog_exceptions._asyncio import AsyncioHandler
-from posthog_exceptions._kinds import CaptureKind
+from posthog_exceptions import Client, capture_exceptions, capture_logging, uncapture_logging
+from posthog_exceptions._capture import kinds as _kinds
+from posthog_exceptions._capture.kinds import CaptureKind
+from posthog_exceptions.integrations.asyncio import AsyncioHandler
 from posthog_exceptions.testing import MemoryTransport
 
 
@@ -63,7 +58,7 @@ def _logged(client: Client) -> None:
 
 
 def _in_thread(client: Client) -> None:
-    from posthog_exceptions import _hooks
+    from posthog_exceptions.integrations import hooks as _hooks
 
     previous = threading.excepthook
     _hooks.install(client)
@@ -77,7 +72,7 @@ def _in_thread(client: Client) -> None:
 
 
 def _unraisable(client: Client) -> None:
-    from posthog_exceptions import _hooks
+    from posthog_exceptions.integrations import hooks as _hooks
 
     class Leaky:
         def __del__(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 import posthog_exceptions
 from posthog_exceptions import LoggingHandler, capture_logging, uncapture_logging
-from posthog_exceptions._transport import TransportResponse
+from posthog_exceptions._delivery.transport import TransportResponse
 from posthog_exceptions.testing import MemoryTransport
 
 from .exc_helpers import Captured, exceptions, frames
@@ -460,7 +460,8 @@ def test_the_integration_loads_on_first_use() -> None:
     result = run_python(
         """
         import sys, posthog_exceptions
-        assert "logging" not in sys.modules and "posthog_exceptions._logging" not in sys.modules
+        assert "logging" not in sys.modules
+        assert "posthog_exceptions.integrations.logging" not in sys.modules
         handler = posthog_exceptions.capture_logging()
         assert isinstance(handler, posthog_exceptions.LoggingHandler)
         assert handler is posthog_exceptions.capture_logging()

@@ -8,7 +8,7 @@ import tracemalloc
 from typing import Any, Callable
 
 from posthog_exceptions import Client
-from posthog_exceptions._kinds import MANUAL
+from posthog_exceptions._capture.kinds import MANUAL
 from posthog_exceptions._payload import Ledger, Spliced, parts, size, to_bytes
 from posthog_exceptions._serialize import dumps
 

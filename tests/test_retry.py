@@ -9,7 +9,7 @@ import time
 import pytest
 
 from posthog_exceptions._config import Options
-from posthog_exceptions._retry import (
+from posthog_exceptions._delivery.retry import (
     BACKOFF_CAP,
     RETRY_AFTER_CAP,
     Verdict,
@@ -18,7 +18,7 @@ from posthog_exceptions._retry import (
     pause_seconds,
     retry_after_seconds,
 )
-from posthog_exceptions._transport import TransportResponse
+from posthog_exceptions._delivery.transport import TransportResponse
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from posthog_exceptions import Client
-from posthog_exceptions._spool import Corrupt, Spool, event_count
+from posthog_exceptions._delivery.spool import Corrupt, Spool, event_count
 
 from .conftest import API_KEY
 from .recording_server import Answer, RecordingServer, refusing_socket
@@ -285,8 +285,8 @@ def test_flush_does_not_wait_for_an_earlier_process_spool_but_shutdown_does(
 
 def test_losses_go_to_the_spool_or_are_counted_by_reason(tmp_path: Path) -> None:
     from posthog_exceptions._config import build_options
-    from posthog_exceptions._replay import Replay
-    from posthog_exceptions._sender import Pacing
+    from posthog_exceptions._delivery.replay import Replay
+    from posthog_exceptions._delivery.sender import Pacing
     from posthog_exceptions._stats import Counters
 
     options = build_options(API_KEY, "http://127.0.0.1:9")
@@ -305,8 +305,8 @@ def test_losses_go_to_the_spool_or_are_counted_by_reason(tmp_path: Path) -> None
 
 def test_an_unwritable_spool_counts_the_loss(tmp_path: Path) -> None:
     from posthog_exceptions._config import build_options
-    from posthog_exceptions._replay import Replay
-    from posthog_exceptions._sender import Pacing
+    from posthog_exceptions._delivery.replay import Replay
+    from posthog_exceptions._delivery.sender import Pacing
     from posthog_exceptions._stats import Counters
 
     blocker = tmp_path / "file"

@@ -14,6 +14,7 @@ Importing this package starts no thread, installs no hook and does not import
 from ._client import Client
 from ._config import Options
 from ._decorator import CaptureExceptions, capture_exceptions
+from ._delivery.transport import TransportResponse
 from ._global import (
     alias,
     capture,
@@ -28,14 +29,13 @@ from ._global import (
     uninstall_hooks,
 )
 from ._stats import DROP_REASONS
-from ._transport import TransportResponse
 from ._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._asyncio import install_asyncio_handler
-    from ._logging import LoggingHandler, capture_logging, uncapture_logging
     from ._types import Stats, Transport
+    from .integrations.asyncio import install_asyncio_handler
+    from .integrations.logging import LoggingHandler, capture_logging, uncapture_logging
 
 __all__ = [
     "DROP_REASONS",
@@ -73,11 +73,11 @@ def __getattr__(name: str) -> object:
 
         return getattr(_types, name)
     if name in ("LoggingHandler", "capture_logging", "uncapture_logging"):
-        from . import _logging
+        from .integrations import logging as _logging
 
         return getattr(_logging, name)
     if name == "install_asyncio_handler":
-        from . import _asyncio
+        from .integrations import asyncio as _asyncio
 
         return _asyncio.install_asyncio_handler
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 COMMAND_MODULES: Sequence[str] = (
     "posthog_exceptions.inbox._cli",
     "posthog_exceptions.inbox._issues",
-    "posthog_exceptions._cli_spool",
+    "posthog_exceptions._delivery.flush_spool",
 )
 """Modules whose ``register(subparsers)`` adds sub-commands, in help order."""
 

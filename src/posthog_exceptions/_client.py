@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sys
 
-from ._capture import ExceptionBuilder, is_ignored, mark_sent, resolve, sent_uuid, shrink
+from ._capture.builder import ExceptionBuilder, is_ignored, mark_sent, resolve, sent_uuid, shrink
+from ._capture.kinds import MANUAL
 from ._config import Options, build_options
+from ._delivery.worker import Worker
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
-from ._kinds import MANUAL
 from ._log import enable_debug, internal_error, logger
 from ._own import work
 from ._payload import size as payload_size
@@ -22,7 +23,6 @@ from ._ratelimit import RateLimiter
 from ._serialize import clean, dumps, safe_repr
 from ._stats import Counters
 from ._version import __version__
-from ._worker import Worker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, Callable, TypeVar
 
-    from ._capture import ExceptionArg
-    from ._exception_list import ExceptionList
-    from ._kinds import CaptureKind
+    from ._capture.builder import ExceptionArg
+    from ._capture.exception_list import ExceptionList
+    from ._capture.kinds import CaptureKind
     from ._types import Stats
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -184,13 +184,13 @@ class Client:
         """Send unhandled exceptions through this client: ``sys.excepthook`` (unless the
         session is interactive and ``capture_interactive`` is off), ``threading.excepthook``
         and ``sys.unraisablehook``. Idempotent; the previous hooks still run."""
-        from . import _hooks
+        from .integrations import hooks as _hooks
 
         _hooks.install(self)
 
     def uninstall_hooks(self) -> None:
         """Put back the hooks that :meth:`install_hooks` replaced, where they are still ours."""
-        from . import _hooks
+        from .integrations import hooks as _hooks
 
         _hooks.uninstall(self)
 
@@ -233,7 +233,7 @@ class Client:
     ) -> str | None:
         """The one path of every exception: filter, build, send, mark as sent.
 
-        ``kind`` (see :mod:`posthog_exceptions._kinds`) says which entry point captured
+        ``kind`` (see :mod:`posthog_exceptions._capture.kinds`) says which entry point captured
         it: the mechanism, ``handled``, the default level, the source and whether the
         flow-control exceptions are skipped. ``level`` overrides the kind's. ``stack`` is
         the frame where the synthesised stack of a never-raised exception ends (by default
@@ -255,7 +255,7 @@ class Client:
                 self._exceptions = ExceptionBuilder(self.options)
             synthetic = None
             if tb is None:
-                from ._frames import from_stack
+                from ._capture.frames import from_stack
 
                 synthetic = from_stack(sys._getframe(1) if stack is None else stack)
             walked = self._exceptions.walk(

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from _collections_abc import Mapping  # collections.abc, without importing collections
 
-from ._capture import is_flow_control
-from ._kinds import DECORATOR, DECORATOR_SWALLOWED, LEVELS
+from ._capture.builder import is_flow_control
+from ._capture.kinds import DECORATOR, DECORATOR_SWALLOWED, LEVELS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

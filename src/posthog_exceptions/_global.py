@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from ._capture import ExceptionArg
+    from ._capture.builder import ExceptionArg
     from ._types import Stats
 
 _lock = threading.Lock()
@@ -54,7 +54,7 @@ def init(
     if install_hooks and client.enabled:
         client.install_hooks()
         if "asyncio" in sys.modules:  # no loop can be running otherwise: never import it
-            from ._asyncio import install_in_running_loop
+            from .integrations.asyncio import install_in_running_loop
 
             install_in_running_loop()
     return client
@@ -138,7 +138,7 @@ def install_hooks() -> None:
 
 def uninstall_hooks() -> None:
     """Put back the interpreter hooks that were replaced (see :meth:`Client.uninstall_hooks`)."""
-    from . import _hooks
+    from .integrations import hooks as _hooks
 
     _hooks.uninstall()
 

@@ -1,9 +1,9 @@
 """Serialised events as they wait in the queue, and what they cost it in memory.
 
 An ``$exception`` event is mostly frames, and the frames of one bug repeat from event
-to event: :class:`~posthog_exceptions._frames.FrameReader` keeps each frame's JSON
+to event: :class:`~posthog_exceptions._capture.frames.FrameReader` keeps each frame's JSON
 (same code, line and instruction) as one ``bytes`` object.
-:meth:`~posthog_exceptions._exception_list.ExceptionList.encode` therefore leaves an
+:meth:`~posthog_exceptions._capture.exception_list.ExceptionList.encode` therefore leaves an
 event's JSON in pieces (a :class:`Spliced`) — its own bytes, and references to those shared frame
 blobs — instead of copying every frame into one string per event. The pieces are
 joined once, into the request body (:func:`parts`), or into one ``bytes`` when spooled.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol, TypedDict
 
-from ._transport import TransportResponse
+from ._delivery.transport import TransportResponse
 
 
 class Transport(Protocol):

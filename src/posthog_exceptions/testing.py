@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from ._transport import TransportResponse
+from ._delivery.transport import TransportResponse
 
 __all__ = ["MemoryTransport"]
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import re
 
+from posthog_exceptions._capture.scrub import Scrubber
 from posthog_exceptions._log import internal_error, logger
-from posthog_exceptions._scrub import Scrubber
 from posthog_exceptions._serialize import safe_str
 
 TYPE_CHECKING = False
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any, Callable
 
+    from posthog_exceptions._capture.kinds import CaptureKind
     from posthog_exceptions._client import Client
-    from posthog_exceptions._kinds import CaptureKind
 
 MAX_PATH = 2000
 MAX_HOST = 255
@@ -94,7 +94,7 @@ def capture(
     properties: dict[str, Any],
 ) -> str | None:
     """Send ``exception`` as one the framework turns into a 500 response (``kind`` is the
-    integration's, from :mod:`posthog_exceptions._kinds`)."""
+    integration's, from :mod:`posthog_exceptions._capture.kinds`)."""
     return client._capture(kind, exception, distinct_id=distinct_id, properties=properties)
 
 

@@ -16,7 +16,7 @@ unchanged. Lifespan and other scopes pass through untouched. For Starlette and F
 
 from __future__ import annotations
 
-from posthog_exceptions import _kinds
+from posthog_exceptions._capture import kinds as _kinds
 
 from . import _common
 

@@ -33,7 +33,7 @@ from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOpera
 from django.http import Http404
 from django.http.multipartparser import MultiPartParserError
 
-from posthog_exceptions import _kinds
+from posthog_exceptions._capture import kinds as _kinds
 
 from . import _common
 

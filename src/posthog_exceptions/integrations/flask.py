@@ -19,7 +19,7 @@ is untouched.
 
 from __future__ import annotations
 
-from posthog_exceptions import _kinds
+from posthog_exceptions._capture import kinds as _kinds
 
 from . import _common
 

@@ -23,7 +23,7 @@ works when ``AuthenticationMiddleware`` runs inside this one).
 
 from __future__ import annotations
 
-from posthog_exceptions import _kinds
+from posthog_exceptions._capture import kinds as _kinds
 
 from .asgi import PostHogASGIMiddleware
 

@@ -17,7 +17,7 @@ nothing escape: use their own integrations.
 
 from __future__ import annotations
 
-from posthog_exceptions import _kinds
+from posthog_exceptions._capture import kinds as _kinds
 
 from . import _common
 

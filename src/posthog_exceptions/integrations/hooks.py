@@ -24,14 +24,14 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._kinds import EXCEPTHOOK, THREADING, UNRAISABLE
-from ._log import internal_error
-from ._serialize import safe_repr
+from posthog_exceptions._capture.kinds import EXCEPTHOOK, THREADING, UNRAISABLE
+from posthog_exceptions._log import internal_error
+from posthog_exceptions._serialize import safe_repr
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from ._client import Client
+    from posthog_exceptions._client import Client
 
 _lock = threading.Lock()
 _THREAD_HOOK_DEFAULT = getattr(threading, "__excepthook__", threading.excepthook)  # 3.9 has none

@@ -2,7 +2,7 @@
 
 :class:`Sender` turns a list of serialised events into request bodies (at most 5 MiB,
 gzip-compressed), sends them through the transport and acts on each answer as
-:mod:`posthog_exceptions._retry` says: sent, split in halves (413), rejected, retried
+:mod:`posthog_exceptions._delivery.retry` says: sent, split in halves (413), rejected, retried
 after a backoff, or paused for everyone (429). What it gives up on goes to the
 ``lose`` callback it was made with (the spool, or a drop count). It runs on whichever
 thread delivers — the worker thread, or the calling thread in sync mode and at exit —
@@ -19,24 +19,26 @@ from __future__ import annotations
 import threading
 import time
 
-from . import _retry
-from ._event import iso_now
-from ._log import internal_error, logger
-from ._own import work
-from ._payload import parts
-from ._retry import Verdict
-from ._transport import import_lock
-from ._version import __version__
+from posthog_exceptions._event import iso_now
+from posthog_exceptions._log import internal_error, logger
+from posthog_exceptions._own import work
+from posthog_exceptions._payload import parts
+from posthog_exceptions._version import __version__
+
+from . import retry as _retry
+from .retry import Verdict
+from .transport import import_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
-    from ._config import Options
-    from ._payload import Payload
-    from ._stats import Counters
-    from ._transport import TransportResponse
-    from ._types import Transport
+    from posthog_exceptions._config import Options
+    from posthog_exceptions._payload import Payload
+    from posthog_exceptions._stats import Counters
+    from posthog_exceptions._types import Transport
+
+    from .transport import TransportResponse
 
     Lose = Callable[[list[Payload], str], None]
 

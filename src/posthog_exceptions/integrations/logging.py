@@ -31,18 +31,18 @@ import logging
 import sys
 import threading
 
-from ._global import get_client
-from ._kinds import LOGGING
-from ._log import LOGGER_NAME, internal_error
-from ._own import busy, is_own_module, work
-from ._serialize import safe_repr, safe_str
+from posthog_exceptions._capture.kinds import LOGGING
+from posthog_exceptions._global import get_client
+from posthog_exceptions._log import LOGGER_NAME, internal_error
+from posthog_exceptions._own import busy, is_own_module, work
+from posthog_exceptions._serialize import safe_repr, safe_str
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, Union
 
-    from ._client import Client
+    from posthog_exceptions._client import Client
 
     Level = Union[int, str]
     Prepared = tuple[Client, Any, str, dict[str, Any], Union[FrameType, None]]
@@ -63,6 +63,11 @@ _lock = threading.Lock()
 
 class LoggedError(Exception):
     """A log message at ERROR or above captured without an exception (``capture_messages``)."""
+
+
+# The module name is part of the type in the grouping key: the one this type had when it
+# was first sent stays, so that moving this module never regroups anyone's logged errors.
+LoggedError.__module__ = "posthog_exceptions._logging"
 
 
 def event_level(levelno: int) -> str:
@@ -244,7 +249,7 @@ def _check(capture_messages: object, client: object) -> None:
     if not isinstance(capture_messages, bool):
         raise TypeError(f"'capture_messages' must be True or False, got {capture_messages!r}")
     if client is not None:
-        from ._client import Client
+        from posthog_exceptions._client import Client
 
         if not isinstance(client, Client):
             raise TypeError(f"'client' must be a posthog_exceptions.Client or None, got {client!r}")

@@ -5,7 +5,7 @@ registers nothing):
 
 - an ``atexit`` handler that runs every live worker's exit-time flush;
 - ``os.register_at_fork`` handlers. Before the fork, they take
-  :data:`~posthog_exceptions._transport.import_lock` (so no delivery thread is
+  :data:`~posthog_exceptions._delivery.transport.import_lock` (so no delivery thread is
   half-way through importing ``gzip`` or ``requests``, which would leave the
   child a module that can never finish initialising) and every worker's lock
   (so no queue is caught mid-update). The child then gives every worker fresh
@@ -21,8 +21,9 @@ import os
 import threading
 import weakref
 
-from ._log import get_logger, internal_error
-from ._transport import import_lock
+from posthog_exceptions._log import get_logger, internal_error
+
+from .transport import import_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ keeps each frame's wire form and JSON per code location, and every event with th
 refers to the same two objects. What makes the sharing safe is owned here, not left to
 a convention:
 
-- A cached frame is **read-only** (:func:`~posthog_exceptions._frames.freeze`: a
+- A cached frame is **read-only** (:func:`~posthog_exceptions._capture.frames.freeze`: a
   ``MappingProxyType`` over a dict whose lists are tuples), so an edit raises instead
   of changing every event that shares it.
 - Only an :class:`ExceptionList` holds them. It is what ``$exception_list`` is while
@@ -22,20 +22,22 @@ from __future__ import annotations
 
 import os
 
-from ._frames import gap_marker
-from ._payload import Spliced
-from ._serialize import dumps
+from posthog_exceptions._payload import Spliced
+from posthog_exceptions._serialize import dumps
+
+from .frames import gap_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from ._exception import Node
-    from ._frames import FrameReader
-    from ._payload import Payload
-    from ._scrub import Scrubber
-    from ._variables import Budget
+    from posthog_exceptions._payload import Payload
+
+    from .exceptions import Node
+    from .frames import FrameReader
+    from .scrub import Scrubber
+    from .variables import Budget
 
     Frame = Mapping[str, Any]
 
@@ -141,7 +143,8 @@ def render(
     variables: tuple[Budget, Scrubber] | None = None,
 ) -> ExceptionList:
     """The ``$exception_list`` of walked exceptions: context lines and local variables are
-    read here (wire-format §3; see :mod:`posthog_exceptions._exception` for the entries)."""
+    read here (wire-format §3; :mod:`~posthog_exceptions._capture.exceptions` describes
+    the entries)."""
     entries: list[dict[str, Any]] = []
     stacks: list[tuple[list[Frame], list[bytes]]] = []
     for node in nodes:

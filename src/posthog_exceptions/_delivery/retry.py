@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 
-from ._transport import TransportResponse
+from .transport import TransportResponse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -6,16 +6,16 @@
 - The thread (``posthog-exceptions-worker``) starts with the first event and
   sends whatever has accumulated as soon as it is free — no fixed delay — in
   batches of at most ``batch_size`` events and 5 MiB, through a
-  :class:`~posthog_exceptions._sender.Sender` (the one retry policy of
-  :mod:`posthog_exceptions._retry`). It sleeps on a condition variable, never
-  in a polling loop; backoff waits (:class:`~posthog_exceptions._sender.Pacing`)
+  :class:`~posthog_exceptions._delivery.sender.Sender` (the one retry policy of
+  :mod:`posthog_exceptions._delivery.retry`). It sleeps on a condition variable, never
+  in a polling loop; backoff waits (:class:`~posthog_exceptions._delivery.sender.Pacing`)
   are cut short by :meth:`flush` and :meth:`shutdown`.
 - :meth:`flush` waits until every event queued before the call is delivered or
   given up. At interpreter exit the queue is flushed for up to
   ``shutdown_timeout`` (an ``atexit`` handler registered when the first worker
   starts); events captured after that are sent from the capturing thread.
 - What cannot be delivered goes to the worker's
-  :class:`~posthog_exceptions._replay.Replay`: the disk spool, or a drop count.
+  :class:`~posthog_exceptions._delivery.replay.Replay`: the disk spool, or a drop count.
 - After ``os.fork()`` the child gets a fresh queue, locks, counters and
   connection, and a thread of its own on its first event; it never resends the
   parent's pending events.
@@ -31,22 +31,23 @@ from __future__ import annotations
 import threading
 import time
 
-from . import _process
-from ._log import internal_error, logger
-from ._own import work
-from ._payload import Ledger, size
-from ._replay import Replay
-from ._sender import Pacing, Sender
-from ._spool import Spool
-from ._transport import MAX_REQUEST_BYTES, HttpTransport
+from posthog_exceptions._log import internal_error, logger
+from posthog_exceptions._own import work
+from posthog_exceptions._payload import Ledger, size
+
+from . import process as _process
+from .replay import Replay
+from .sender import Pacing, Sender
+from .spool import Spool
+from .transport import MAX_REQUEST_BYTES, HttpTransport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import deque
 
-    from ._config import Options
-    from ._payload import Payload
-    from ._stats import Counters
+    from posthog_exceptions._config import Options
+    from posthog_exceptions._payload import Payload
+    from posthog_exceptions._stats import Counters
 
 THREAD_NAME = "posthog-exceptions-worker"
 

@@ -72,9 +72,10 @@ from itertools import repeat as _repeat
 from time import perf_counter
 from typing import Any, Callable
 
-from ._log import internal_error, logger
-from ._own import is_own_file
-from ._scrub import MASK, Scrubber
+from posthog_exceptions._log import internal_error, logger
+from posthog_exceptions._own import is_own_file
+
+from .scrub import MASK, Scrubber
 
 _INT_MAX = 2**63 - 1
 _CHECK_EVERY = 16  # trace events between two clock reads
@@ -209,7 +210,7 @@ def _interruptible(code: types.CodeType) -> bool:
     interrupted; nor may the collector callback that tells when finalisers run."""
     found = _interruptible_codes.get(code)
     if found is None:
-        from ._frames import is_library_path
+        from .frames import is_library_path
 
         filename = code.co_filename
         found = not is_library_path(filename) and not is_own_file(filename)

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from ._spool import Spool, event_count
+from .spool import Spool, event_count
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -35,7 +35,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run_flush_spool(args: argparse.Namespace) -> int:
-    from ._client import Client
+    from posthog_exceptions._client import Client
 
     directory = os.path.abspath(args.dir)
     spool = Spool(directory, max_bytes=1 << 62)

@@ -31,7 +31,7 @@ fingerprint key: a :class:`Site`), and per ``(code, line, instruction)`` the
 finished wire dict and its JSON. Capturing the same bug again costs a few
 dictionary lookups per frame; the event is serialised by splicing the cached
 JSON of its frames. The cached frames are shared between events and read-only
-(see :mod:`posthog_exceptions._exception_list`, which owns the sharing rule).
+(see :mod:`posthog_exceptions._capture.exception_list`, which owns the sharing rule).
 """
 
 from __future__ import annotations
@@ -43,15 +43,17 @@ from collections.abc import Mapping
 from types import CodeType, FrameType, MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from ._own import is_own_module
-from ._paths import absolute, in_app, qualname, relative
-from ._paths import is_library_path as is_library_path  # noqa: PLC0414 (re-exported for _variables)
-from ._serialize import dumps
+from posthog_exceptions._own import is_own_module
+from posthog_exceptions._serialize import dumps
+
+from .paths import absolute, in_app, qualname, relative
+from .paths import is_library_path as is_library_path  # noqa: PLC0414 (re-exported for _variables)
 
 if TYPE_CHECKING:
-    from ._config import Options
-    from ._scrub import Scrubber
-    from ._variables import Budget
+    from posthog_exceptions._config import Options
+
+    from .scrub import Scrubber
+    from .variables import Budget
 
 MAX_LINE_LENGTH = 512
 _HAS_QUALNAME = sys.version_info >= (3, 11)
@@ -191,8 +193,8 @@ class FrameReader:
 
 
 def freeze(frame: dict[str, Any]) -> Mapping[str, Any]:
-    """A read-only view of ``frame`` for the cache, its lists turned into tuples: the
-    frame is shared by every event with it (see :mod:`posthog_exceptions._exception_list`)."""
+    """A read-only view of ``frame`` for the cache, its lists turned into tuples: the frame
+    is shared by every event with it (:mod:`~posthog_exceptions._capture.exception_list`)."""
     return MappingProxyType(
         {key: tuple(value) if type(value) is list else value for key, value in frame.items()}
     )
@@ -267,7 +269,7 @@ _serialize_locals: Callable[[Any, Budget, Scrubber], dict[str, object]] | None =
 def _read_variables(frame: FrameType, variables: tuple[Budget, Scrubber]) -> dict[str, object]:
     global _serialize_locals
     if _serialize_locals is None:  # imported with the first capture_locals event
-        from ._variables import serialize_locals
+        from .variables import serialize_locals
 
         _serialize_locals = serialize_locals
     budget, scrubber = variables

@@ -1,7 +1,7 @@
 """Names and paths of stack frames: qualified function names, import-root-relative
 file names, and whether a file is the program's own (``in_app``) or a library's.
 
-Split out of :mod:`posthog_exceptions._frames`, which describes frames with these
+Split out of :mod:`posthog_exceptions._capture.frames`, which describes frames with these
 (see its docstring for the rules); nothing here is cached, the callers cache per code
 object.
 """
@@ -14,7 +14,7 @@ from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._config import Options
+    from posthog_exceptions._config import Options
 
 _HAS_QUALNAME = sys.version_info >= (3, 11)
 

@@ -34,7 +34,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ._frames import Info
+from .frames import Info
 
 VERSION = "v1"
 DEFAULT_PLACEHOLDER = "{{ default }}"

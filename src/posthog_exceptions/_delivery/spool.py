@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 
-from ._log import logger
+from posthog_exceptions._log import logger
 
 SUFFIX = ".batch"
 CLAIMED = ".claimed-"

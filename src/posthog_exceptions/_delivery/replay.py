@@ -1,10 +1,10 @@
 """What could not be delivered goes to the disk spool; what the spool holds is sent again
-(see :mod:`posthog_exceptions._spool` for the files themselves).
+(see :mod:`posthog_exceptions._delivery.spool` for the files themselves).
 
 :class:`Replay` is owned by the worker (composed, not inherited): the worker hands it
 events it has to give up on (:meth:`Replay.lose`: to the spool if there is one, else
 dropped and counted) and lets it send the spool's events through the same
-:class:`~posthog_exceptions._sender.Sender` as fresh ones, with the same retry policy
+:class:`~posthog_exceptions._delivery.sender.Sender` as fresh ones, with the same retry policy
 (:meth:`Replay.run`). Spooled batches are an earlier process's: they never enter the
 worker's queue or its in-flight register, so ``flush()`` — which covers the events
 queued before it — never waits for them, while ``shutdown()`` and the exit do
@@ -16,20 +16,22 @@ from __future__ import annotations
 import threading
 import time
 
-from ._log import logger
-from ._payload import to_bytes
-from ._spool import Corrupt, event_count
-from ._transport import MAX_REQUEST_BYTES
+from posthog_exceptions._log import logger
+from posthog_exceptions._payload import to_bytes
+
+from .spool import Corrupt, event_count
+from .transport import MAX_REQUEST_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
-    from ._config import Options
-    from ._payload import Payload
-    from ._sender import Pacing
-    from ._spool import Spool
-    from ._stats import Counters
+    from posthog_exceptions._config import Options
+    from posthog_exceptions._payload import Payload
+    from posthog_exceptions._stats import Counters
+
+    from .sender import Pacing
+    from .spool import Spool
 
     Deliver = Callable[[list[Payload], "float | None"], int]
 

@@ -21,16 +21,16 @@ This module never imports :mod:`asyncio` at import time; the package exports it 
 
 from __future__ import annotations
 
-from ._kinds import ASYNCIO
-from ._log import internal_error
-from ._serialize import safe_repr, safe_str
+from posthog_exceptions._capture.kinds import ASYNCIO
+from posthog_exceptions._log import internal_error
+from posthog_exceptions._serialize import safe_repr, safe_str
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
     from typing import Any, Callable, Dict, Optional
 
-    from ._client import Client
+    from posthog_exceptions._client import Client
 
     Context = Dict[str, Any]
     PreviousHandler = Optional[Callable[[AbstractEventLoop, Context], object]]
@@ -62,7 +62,7 @@ class AsyncioHandler:
             return
         client = self.client
         if client is None:
-            from ._global import get_client
+            from posthog_exceptions._global import get_client
 
             client = get_client()
         if client is None:
@@ -89,7 +89,7 @@ def install_asyncio_handler(
     Idempotent: installing again on the same loop only switches the client. Raises
     ``RuntimeError`` when no loop is given and none is running."""
     if client is not None:
-        from ._client import Client
+        from posthog_exceptions._client import Client
 
         if not isinstance(client, Client):
             raise TypeError(f"'client' must be a posthog_exceptions.Client or None, got {client!r}")

@@ -1,7 +1,7 @@
 """How a request body reaches the capture API.
 
 A transport only carries bytes: it never retries, sleeps or decides what a
-status means — that is :mod:`posthog_exceptions._retry`'s job. The default
+status means — that is :mod:`posthog_exceptions._delivery.retry`'s job. The default
 :class:`HttpTransport` keeps one keep-alive ``requests.Session`` (one pooled
 connection) per client and imports ``requests`` only when the first batch is
 sent, so importing the library stays cheap.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ._version import __version__
+from posthog_exceptions._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

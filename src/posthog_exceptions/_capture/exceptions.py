@@ -1,5 +1,5 @@
 """An exception → the walked entries of its ``$exception_list`` (wire-format §3) and their
-grouping key; :mod:`posthog_exceptions._exception_list` renders them.
+grouping key; :mod:`posthog_exceptions._capture.exception_list` renders them.
 
 Order: the exception that was caught first, then what it wraps, so the root
 cause is last. Links are followed depth-first: an exception group's members
@@ -28,10 +28,11 @@ from time import perf_counter
 from types import TracebackType, WrapperDescriptorType
 from typing import TYPE_CHECKING, Any
 
-from . import _frames
-from ._fingerprint import ExceptionKey
-from ._frames import FrameReader, Info, Raw
-from ._serialize import cut_bytes, safe_str
+from posthog_exceptions._serialize import cut_bytes, safe_str
+
+from . import frames as _frames
+from .fingerprint import ExceptionKey
+from .frames import FrameReader, Info, Raw
 
 if TYPE_CHECKING:
     pass
@@ -234,7 +235,7 @@ def _plain_message(exc: BaseException) -> bool:
 
 def _bounded_str(value: object, deadline: float) -> str:
     """``str(value)`` cut off at ``deadline`` (a placeholder when it has already passed)."""
-    from ._variables import bounded_str  # a Python __str__ may loop: bound its cost
+    from .variables import bounded_str  # a Python __str__ may loop: bound its cost
 
     left = deadline - perf_counter()
     if left <= 0:

@@ -20,19 +20,21 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
-from ._kinds import LEVELS
-from ._log import logger
-from ._serialize import safe_repr
+from posthog_exceptions._log import logger
+from posthog_exceptions._serialize import safe_repr
+
+from .kinds import LEVELS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from typing import Any, Union
 
-    from ._config import Options
-    from ._exception import Node
-    from ._frames import Raw
-    from ._kinds import CaptureKind
+    from posthog_exceptions._config import Options
+
+    from .exceptions import Node
+    from .frames import Raw
+    from .kinds import CaptureKind
 
     ExcInfo = tuple[
         Union[type[BaseException], None], Union[BaseException, None], Union[TracebackType, None]
@@ -117,7 +119,10 @@ class ExceptionBuilder:
     def __init__(self, options: Options) -> None:
         # deferred, with everything that builds exception events; kept here, so that a
         # capture does not pay for an import statement
-        from . import _exception, _exception_list, _fingerprint, _frames
+        from . import exception_list as _exception_list
+        from . import exceptions as _exception
+        from . import fingerprint as _fingerprint
+        from . import frames as _frames
 
         self._exception = _exception
         self._render = _exception_list.render
@@ -150,13 +155,13 @@ class ExceptionBuilder:
     def properties(self, walked: Walked, kind: CaptureKind, level: str | None) -> dict[str, Any]:
         """The expensive half: context lines, local variables, the event properties.
 
-        ``$exception_list`` is an :class:`~posthog_exceptions._exception_list.ExceptionList`
+        ``$exception_list`` is an :class:`~posthog_exceptions._capture.exception_list.ExceptionList`
         (encode the event with it, or copy it to edit it)."""
         variables = None
         if self.capture_locals:
             if self._scrubber is None:
-                from ._scrub import Scrubber
-                from ._variables import Budget
+                from .scrub import Scrubber
+                from .variables import Budget
 
                 self._scrubber = Scrubber(self.scrub_names)
                 self._budget = Budget
@@ -245,7 +250,7 @@ def shrink(properties: Mapping[str, Any]) -> Iterator[None]:
 
     ``$exception_list`` must be the event's own plain list (``ExceptionList.copy()``): the
     steps edit it in place."""
-    from . import _frames
+    from . import frames as _frames
 
     exceptions: list[dict[str, Any]] = properties["$exception_list"]
 

@@ -1,0 +1,1 @@
+"""Capture: the caller's-thread work of turning an exception into an ``$exception`` event."""

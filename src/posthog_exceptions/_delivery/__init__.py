@@ -1,0 +1,1 @@
+"""Delivery: the worker-thread work of getting serialised events to the capture API."""
