@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 
 import posthog_exceptions
-from posthog_exceptions import _global
+from posthog_exceptions import _default, _global
 from posthog_exceptions._log import INTERNAL_ERROR_MARK, LOGGER_NAME
 
 from .recording_server import RecordingServer
@@ -53,8 +53,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY", "POSTHOG_HOST", "POSTHOG_INBOX_DB"):
         monkeypatch.delenv(var, raising=False)
     yield
-    client = _global._client
-    _global._client = None
+    client = _default.client
+    _default.client = None
     _global._warned = False
     if client is not None:
         client.shutdown(timeout=2)

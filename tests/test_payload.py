@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 from posthog_exceptions import Client
 from posthog_exceptions._capture.kinds import MANUAL
-from posthog_exceptions._payload import Ledger, Spliced, parts, size, to_bytes
+from posthog_exceptions._delivery.ledger import Ledger
+from posthog_exceptions._payload import Spliced, parts, size, to_bytes
 from posthog_exceptions._serialize import dumps
 
 from .exc_helpers import Captured

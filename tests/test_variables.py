@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posthog_exceptions._capture.scrub import DEFAULT_SCRUB_NAMES, MASK, Scrubber
-from posthog_exceptions._capture.variables import Budget, VariableLimits, serialize_locals
+from posthog_exceptions._capture.values import VariableLimits
+from posthog_exceptions._capture.variables import Budget, serialize_locals
 
 QUICK = 0.5  # seconds: a generous cost bound, not a synchronisation
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from ._capture.builder import ExceptionBuilder, is_ignored, mark_sent, resolve, sent_uuid, shrink
 from ._capture.kinds import MANUAL
+from ._capture.rules import is_ignored, mark_sent, resolve, sent_uuid
 from ._config import Options, build_options
-from ._delivery.worker import Worker
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
 from ._log import enable_debug, internal_error, logger
 from ._own import work
@@ -30,9 +29,10 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, Callable, TypeVar
 
-    from ._capture.builder import ExceptionArg
+    from ._capture.builder import ExceptionBuilder
     from ._capture.exception_list import ExceptionList
     from ._capture.kinds import CaptureKind
+    from ._capture.rules import ExceptionArg
     from ._types import Stats
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -78,6 +78,8 @@ class Client:
         if self.options.debug:
             enable_debug()
         self._counters = Counters()
+        from ._delivery.worker import Worker  # loads with the first client, not the package
+
         self._worker = Worker(self.options, self._counters)
         self._exceptions: ExceptionBuilder | None = None  # built with the first exception
         self._rate_limiter = (
@@ -251,7 +253,9 @@ class Client:
             return None
         work.capturing = True
         try:
-            if self._exceptions is None:
+            if self._exceptions is None:  # the first exception loads what builds events
+                from ._capture.builder import ExceptionBuilder
+
                 self._exceptions = ExceptionBuilder(self.options)
             synthetic = None
             if tb is None:
@@ -325,6 +329,8 @@ class Client:
         if payload_size(payload) > MAX_EVENT_BYTES and shrinkable:
             if exceptions is not None:
                 props["$exception_list"] = exceptions.copy()  # shrinking edits it
+            from ._capture.shrink import shrink
+
             for _ in shrink(event["properties"]):
                 payload = dumps(event)
                 if len(payload) <= MAX_EVENT_BYTES:

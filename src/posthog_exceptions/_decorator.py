@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from _collections_abc import Mapping  # collections.abc, without importing collections
 
-from ._capture.builder import is_flow_control
 from ._capture.kinds import DECORATOR, DECORATOR_SWALLOWED, LEVELS
+from ._capture.rules import is_flow_control
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ class CaptureExceptions:
             return True
         client = self.client
         if client is None:
-            from ._global import get_client
+            from ._default import get_client
 
             client = get_client()
         if client is not None:
@@ -188,12 +188,39 @@ def _exact_function_wrapper(
     ``function``'s own objects, and it runs in a namespace named after this module, so
     its frame is left out of events like the library's other frames. A signature it
     cannot reproduce falls back to :func:`_function_wrapper`."""
+    forwarding = _forwarding(function)
+    if forwarding is None:
+        return _function_wrapper(function, handle)
+    declared, passed = forwarding
+    source = (
+        f"def call({', '.join(declared)}):\n"
+        f"    try:\n"
+        f"        return {_FUNCTION}({', '.join(passed)})\n"
+        f"    except BaseException as exc:\n"
+        f"        if {_HANDLE}(exc):\n"
+        f"            raise\n"
+        f"        return None\n"
+    )
+    namespace: dict[str, Any] = {"__name__": __name__, _FUNCTION: function, _HANDLE: handle}
+    try:
+        exec(compile(source, _WRAPPER_FILENAME, "exec"), namespace)
+    except SyntaxError:
+        return _function_wrapper(function, handle)
+    call = namespace["call"]
+    call.__defaults__ = getattr(function, "__defaults__", None)
+    call.__kwdefaults__ = getattr(function, "__kwdefaults__", None)
+    return call
+
+
+def _forwarding(function: Callable[..., Any]) -> tuple[list[str], list[str]] | None:
+    """The parameter list of a wrapper with ``function``'s parameters, and the arguments
+    it passes on; ``None`` when the signature cannot be reproduced."""
     import inspect
 
     try:
         parameters = inspect.signature(function, follow_wrapped=False).parameters.values()
     except (TypeError, ValueError):
-        return _function_wrapper(function, handle)
+        return None
     declared: list[str] = []
     passed: list[str] = []
     kind = inspect.Parameter
@@ -201,7 +228,7 @@ def _exact_function_wrapper(
     for parameter in parameters:
         name = parameter.name
         if name in (_FUNCTION, _HANDLE) or not name.isidentifier():
-            return _function_wrapper(function, handle)
+            return None
         default = "" if parameter.default is kind.empty else "=None"
         if parameter.kind is kind.POSITIONAL_ONLY:
             slash = True
@@ -226,24 +253,7 @@ def _exact_function_wrapper(
             passed.append("**" + name)
     if slash:
         declared.append("/")
-    source = (
-        f"def call({', '.join(declared)}):\n"
-        f"    try:\n"
-        f"        return {_FUNCTION}({', '.join(passed)})\n"
-        f"    except BaseException as exc:\n"
-        f"        if {_HANDLE}(exc):\n"
-        f"            raise\n"
-        f"        return None\n"
-    )
-    namespace: dict[str, Any] = {"__name__": __name__, _FUNCTION: function, _HANDLE: handle}
-    try:
-        exec(compile(source, _WRAPPER_FILENAME, "exec"), namespace)
-    except SyntaxError:
-        return _function_wrapper(function, handle)
-    call = namespace["call"]
-    call.__defaults__ = getattr(function, "__defaults__", None)
-    call.__kwdefaults__ = getattr(function, "__kwdefaults__", None)
-    return call
+    return declared, passed
 
 
 def _coroutine_wrapper(

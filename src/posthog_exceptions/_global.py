@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 
+from . import _default
 from ._client import Client
 from ._log import logger
 
@@ -19,11 +20,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from ._capture.builder import ExceptionArg
+    from ._capture.rules import ExceptionArg
     from ._types import Stats
 
 _lock = threading.Lock()
-_client: Client | None = None
 _warned = False
 
 
@@ -42,12 +42,11 @@ def init(
     :func:`install_asyncio_handler`). A previous default client
     is shut down (its queue flushed for up to its ``shutdown_timeout``).
     """
-    global _client
     if not isinstance(install_hooks, bool):
         raise TypeError(f"option 'install_hooks' must be True or False, got {install_hooks!r}")
     client = Client(api_key, host, **options)
     with _lock:
-        previous, _client = _client, client
+        previous, _default.client = _default.client, client
     if previous is not None and previous is not client:
         previous.uninstall_hooks()
         previous.shutdown()
@@ -60,14 +59,12 @@ def init(
     return client
 
 
-def get_client() -> Client | None:
-    """The client installed by :func:`init`, or ``None``."""
-    return _client
+get_client = _default.get_client
 
 
 def _current() -> Client | None:
     global _warned
-    client = _client
+    client = _default.client
     if client is None and not _warned:
         _warned = True
         logger.warning("posthog_exceptions.init() has not been called; nothing is sent")
@@ -151,9 +148,8 @@ def flush(timeout: float | None = None) -> bool:
 
 def shutdown(timeout: float | None = None) -> bool:
     """:meth:`Client.shutdown` on the default client, which is then uninstalled."""
-    global _client
     with _lock:
-        client, _client = _client, None
+        client, _default.client = _default.client, None
     if client is None:
         return False
     client.uninstall_hooks()
@@ -162,5 +158,5 @@ def shutdown(timeout: float | None = None) -> bool:
 
 def stats() -> Stats | None:
     """:meth:`Client.stats` of the default client, or ``None`` before ``init()``."""
-    client = _client
+    client = _default.client
     return None if client is None else client.stats()

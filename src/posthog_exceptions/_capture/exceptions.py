@@ -235,7 +235,7 @@ def _plain_message(exc: BaseException) -> bool:
 
 def _bounded_str(value: object, deadline: float) -> str:
     """``str(value)`` cut off at ``deadline`` (a placeholder when it has already passed)."""
-    from .variables import bounded_str  # a Python __str__ may loop: bound its cost
+    from .bounded import bounded_str  # a Python __str__ may loop: bound its cost
 
     left = deadline - perf_counter()
     if left <= 0:

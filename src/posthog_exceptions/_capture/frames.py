@@ -47,7 +47,6 @@ from posthog_exceptions._own import is_own_module
 from posthog_exceptions._serialize import dumps
 
 from .paths import absolute, in_app, qualname, relative
-from .paths import is_library_path as is_library_path  # noqa: PLC0414 (re-exported for _variables)
 
 if TYPE_CHECKING:
     from posthog_exceptions._config import Options

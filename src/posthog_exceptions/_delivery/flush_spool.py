@@ -1,7 +1,7 @@
 """``python -m posthog_exceptions flush-spool``: send what a disk spool holds, now.
 
 Each spool file names the project key and host its events belong to; the command
-sends every file with a short-lived client for that key and host (same retry
+sends every file with a short-lived worker for that key and host (same retry
 policy, same claim-by-rename, so it can run while applications use the spool).
 Exit status 0 when the spool is empty afterwards, 1 otherwise.
 """
@@ -35,7 +35,10 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run_flush_spool(args: argparse.Namespace) -> int:
-    from posthog_exceptions._client import Client
+    from posthog_exceptions._config import build_options
+    from posthog_exceptions._stats import Counters
+
+    from .worker import Worker
 
     directory = os.path.abspath(args.dir)
     spool = Spool(directory, max_bytes=1 << 62)
@@ -54,13 +57,17 @@ def run_flush_spool(args: argparse.Namespace) -> int:
             print(f"skipped an unreadable spool file: {os.path.basename(path)}", file=sys.stderr)
     for api_key, host in sorted(destinations):
         try:
-            client = Client(api_key, host, spool_dir=directory, sync_mode=True)
+            options = build_options(api_key, host, {"spool_dir": directory, "sync_mode": True})
         except (TypeError, ValueError) as exc:
             print(f"skipping files for {host}: {exc}", file=sys.stderr)
             continue
-        left = client._worker.replay_spool(deadline)
-        stats = client.stats()
-        print(f"{host}: sent {stats['sent']}, still undelivered {left}")
+        counters = Counters()
+        worker = Worker(options, counters)
+        try:
+            left = worker.replay_spool(deadline)
+        finally:
+            worker.shutdown(0)
+        print(f"{host}: sent {counters.sent}, still undelivered {left}")
     remaining = sum(event_count(path) for path in spool.pending())
     if remaining:
         print(f"{remaining} events are still in the spool", file=sys.stderr)

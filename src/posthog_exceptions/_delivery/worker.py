@@ -33,9 +33,10 @@ import time
 
 from posthog_exceptions._log import internal_error, logger
 from posthog_exceptions._own import work
-from posthog_exceptions._payload import Ledger, size
+from posthog_exceptions._payload import size
 
 from . import process as _process
+from .ledger import Ledger
 from .replay import Replay
 from .sender import Pacing, Sender
 from .spool import Spool

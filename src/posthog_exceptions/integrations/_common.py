@@ -49,7 +49,7 @@ def get_client(client: Client | None) -> Client | None:
     """``client``, else the one :func:`~posthog_exceptions.init` installed; ``None`` when
     neither would send anything."""
     if client is None:
-        from posthog_exceptions._global import get_client as default
+        from posthog_exceptions._default import get_client as default
 
         client = default()
     if client is None or not client.enabled:

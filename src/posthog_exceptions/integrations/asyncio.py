@@ -62,7 +62,7 @@ class AsyncioHandler:
             return
         client = self.client
         if client is None:
-            from posthog_exceptions._global import get_client
+            from posthog_exceptions._default import get_client
 
             client = get_client()
         if client is None:

@@ -29,9 +29,29 @@ from posthog_exceptions._log import internal_error
 from posthog_exceptions._serialize import safe_repr
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
+    from typing import Protocol
 
-    from posthog_exceptions._client import Client
+    from posthog_exceptions._capture.kinds import CaptureKind
+    from posthog_exceptions._config import Options
+
+    class Client(Protocol):
+        """What the hooks use of a :class:`~posthog_exceptions.Client` (the client installs
+        the hooks, so this module does not import the client's)."""
+
+        options: Options
+
+        def _capture(
+            self,
+            kind: CaptureKind,
+            exception: Any,
+            *,
+            properties: Mapping[str, Any] | None = None,
+        ) -> str | None: ...
+
+        def flush(self, timeout: float | None = None) -> bool: ...
+
 
 _lock = threading.Lock()
 _THREAD_HOOK_DEFAULT = getattr(threading, "__excepthook__", threading.excepthook)  # 3.9 has none

@@ -32,7 +32,7 @@ import sys
 import threading
 
 from posthog_exceptions._capture.kinds import LOGGING
-from posthog_exceptions._global import get_client
+from posthog_exceptions._default import get_client
 from posthog_exceptions._log import LOGGER_NAME, internal_error
 from posthog_exceptions._own import busy, is_own_module, work
 from posthog_exceptions._serialize import safe_repr, safe_str
