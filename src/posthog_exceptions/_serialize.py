@@ -86,6 +86,18 @@ def safe_str(value: object, limit: int = _MAX_REPR) -> str:
     return _clean_str(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
+def safe_bool(value: object) -> bool:
+    """``bool(value)`` that never raises: a ``__bool__`` that raises counts as false."""
+    if value is True or value is False:
+        return value
+    if value is None:
+        return False
+    try:
+        return bool(value)
+    except Exception:
+        return False
+
+
 def safe_repr(value: object, limit: int = _MAX_REPR) -> str:
     """``repr(value)`` that never raises, bounded to ``limit`` characters."""
     try:

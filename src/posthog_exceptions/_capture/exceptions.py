@@ -28,7 +28,7 @@ from time import perf_counter
 from types import TracebackType, WrapperDescriptorType
 from typing import TYPE_CHECKING, Any
 
-from posthog_exceptions._serialize import cut_bytes, safe_str
+from posthog_exceptions._serialize import cut_bytes, safe_bool, safe_str
 
 from . import frames as _frames
 from .fingerprint import ExceptionKey
@@ -134,21 +134,11 @@ def _links(exc: BaseException, exception_id: int) -> list[tuple[BaseException, s
     cause = _attr(exc, "__cause__")
     if issubclass(type(cause), BaseException):
         links.append((cause, "cause", exception_id))
-    elif not _truthy(_attr(exc, "__suppress_context__")):
+    elif not safe_bool(_attr(exc, "__suppress_context__")):
         context = _attr(exc, "__context__")
         if issubclass(type(context), BaseException):
             links.append((context, "context", exception_id))
     return links
-
-
-def _truthy(value: object) -> bool:
-    """``bool(value)``, where a ``__bool__`` that raises counts as false."""
-    if value is None or value is False:
-        return False
-    try:
-        return bool(value)
-    except Exception:
-        return False
 
 
 def _members(exc: BaseException) -> list[BaseException]:

@@ -44,7 +44,7 @@ from types import CodeType, FrameType, MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from posthog_exceptions._own import is_own_module
-from posthog_exceptions._serialize import dumps
+from posthog_exceptions._serialize import dumps, safe_bool
 
 from .paths import absolute, in_app, qualname, relative
 
@@ -115,7 +115,7 @@ class FrameReader:
             if site.own:
                 continue
             hide = frame.f_globals.get("__tracebackhide__")
-            if (hide is not None and _truthy(hide)) or (site.hideable and _hidden(frame)):
+            if (hide is not None and safe_bool(hide)) or (site.hideable and _hidden(frame)):
                 continue
             visible.append((frame, lineno, lasti, site))
         kept, omitted, gap = trim(visible, self.options.max_frames)
@@ -220,17 +220,7 @@ def from_stack(frame: FrameType | None) -> list[Raw]:
 
 def _hidden(frame: FrameType) -> bool:
     try:
-        return _truthy(frame.f_locals.get("__tracebackhide__"))
-    except Exception:
-        return False
-
-
-def _truthy(value: object) -> bool:
-    """``bool(value)``, where a ``__bool__`` that raises counts as false."""
-    if value is True or value is False:
-        return value
-    try:
-        return bool(value)
+        return safe_bool(frame.f_locals.get("__tracebackhide__"))
     except Exception:
         return False
 
