@@ -5,7 +5,7 @@ keeps each frame's wire form and JSON per code location, and every event with th
 refers to the same two objects. What makes the sharing safe is owned here, not left to
 a convention:
 
-- A cached frame is **read-only** (:func:`~posthog_exceptions._capture.frames.freeze`: a
+- A cached frame is **read-only** (the frame reader hands out a
   ``MappingProxyType`` over a dict whose lists are tuples), so an edit raises instead
   of changing every event that shares it.
 - Only an :class:`ExceptionList` holds them. It is what ``$exception_list`` is while

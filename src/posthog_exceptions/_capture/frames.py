@@ -98,7 +98,8 @@ class FrameReader:
         self.options = options
         self.custom = options.frame_format == "custom"
         self._sites: dict[CodeType, Site] = {}
-        self._wires: dict[tuple[CodeType, int, int], tuple[Mapping[str, Any], bytes]] = {}
+        # (code, line, instruction) -> (read-only frame, its JSON, the dict behind the view)
+        self._wires: dict[tuple[CodeType, int, int], tuple[Mapping[str, Any], bytes, Any]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -144,21 +145,23 @@ class FrameReader:
         variables are encoded alone and spliced in before its closing brace."""
         site = info.site
         if variables is not None and site.in_app and not self.custom:
-            base, encoded = self._base(info)
+            base, encoded, behind = self._base(info)
             values = _read_variables(info.frame, variables)
             if not values:
                 return base, encoded
-            wire = dict(base)
+            wire = behind.copy()  # (dict.copy: the view's own copy goes key by key)
             wire["code_variables"] = values
             return wire, encoded[:-1] + b',"code_variables":' + dumps(values) + b"}"
-        return self._base(info)
+        base, encoded, _ = self._base(info)
+        return base, encoded
 
-    def _base(self, info: Info) -> tuple[Mapping[str, Any], bytes]:
+    def _base(self, info: Info) -> tuple[Mapping[str, Any], bytes, dict[str, Any]]:
         key = (info.frame.f_code, info.lineno, info.lasti)
         found = self._wires.get(key)
         if found is None:
             wire = self._build(info)
-            found = (freeze(wire), dumps(wire))
+            behind = freeze(wire)
+            found = (MappingProxyType(behind), dumps(wire), behind)
             if len(self._wires) >= _CACHE_LIMIT:
                 self._wires.clear()
             self._wires[key] = found
@@ -191,12 +194,11 @@ class FrameReader:
         return wire
 
 
-def freeze(frame: dict[str, Any]) -> Mapping[str, Any]:
-    """A read-only view of ``frame`` for the cache, its lists turned into tuples: the frame
-    is shared by every event with it (:mod:`~posthog_exceptions._capture.exception_list`)."""
-    return MappingProxyType(
-        {key: tuple(value) if type(value) is list else value for key, value in frame.items()}
-    )
+def freeze(frame: dict[str, Any]) -> dict[str, Any]:
+    """``frame`` with its lists turned into tuples, for the cache, which hands out only a
+    read-only view of it: the frame is shared by every event with it
+    (:mod:`~posthog_exceptions._capture.exception_list`)."""
+    return {key: tuple(value) if type(value) is list else value for key, value in frame.items()}
 
 
 def from_traceback(tb: TracebackType | None) -> list[Raw]:
