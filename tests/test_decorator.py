@@ -154,6 +154,23 @@ def test_distinct_id_callable(cap: Captured) -> None:
     assert cap.only()["distinct_id"] == "user-9"
 
 
+def test_a_distinct_id_callable_that_raises_never_replaces_the_programs_exception(
+    cap: Captured, caplog: pytest.LogCaptureFixture
+) -> None:
+    def who() -> str:
+        raise LookupError("no user in this context")
+
+    @capture_exceptions(client=cap.client, distinct_id=who)
+    def broken() -> None:
+        raise ValueError("the program's own error")
+
+    with pytest.raises(ValueError, match="the program's own error"):
+        broken()
+    event = cap.only()
+    assert event["properties"]["$process_person_profile"] is False
+    assert "distinct_id callable raised" in caplog.text
+
+
 def test_nested_decorators_send_once(cap: Captured) -> None:
     @capture_exceptions(client=cap.client)
     def inner() -> None:

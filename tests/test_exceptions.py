@@ -695,3 +695,25 @@ def test_cached_frames_are_read_only_and_copies_are_the_events_own() -> None:
     assert frames(second[0])[-1]["lineno"] == shared["lineno"] != 0
     assert "edited" not in frames(second[0])[-1]["pre_context"]
     assert isinstance(frames(second[0])[-1]["pre_context"], list)
+
+
+def test_identical_code_in_two_files_keeps_each_its_own_frames(tmp_path: Any) -> None:
+    """Code objects compare equal by their contents, not their file: the frame cache keys
+    them by identity, so two copies of one function never share a description."""
+    source = "def handler():\n    raise ValueError('same code')\n"
+    cap = Captured(rate_limit=False)
+    paths = []
+    for name in ("app_one.py", "app_two.py"):
+        path = tmp_path / name
+        path.write_text(source, encoding="utf-8")
+        paths.append(str(path))
+        namespace: dict[str, Any] = {"__name__": name[:-3]}
+        exec(compile(source, str(path), "exec"), namespace)
+        try:
+            namespace["handler"]()
+        except ValueError as exc:
+            cap.client.capture_exception(exc)
+    crashes = [frames(exceptions(e)[0])[-1] for e in cap.exception_events]
+    assert [c["abs_path"] for c in crashes] == paths
+    assert [c["module"] for c in crashes] == ["app_one", "app_two"]
+    assert len({e["properties"]["$exception_fingerprint"] for e in cap.exception_events}) == 2

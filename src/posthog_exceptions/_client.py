@@ -15,8 +15,9 @@ from ._capture.kinds import MANUAL
 from ._capture.rules import is_ignored, mark_sent, resolve, sent_uuid
 from ._config import Options, build_options
 from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
-from ._log import enable_debug, internal_error, logger
-from ._own import work
+from ._guard import never_raise
+from ._log import enable_debug, logger
+from ._own import reentered, work
 from ._payload import size as payload_size
 from ._ratelimit import RateLimiter
 from ._serialize import clean, dumps, safe_repr
@@ -42,27 +43,32 @@ MAX_EVENT_BYTES = 900 * 1024
 """Events above this size are not sent (the capture service refuses events near 1 MB)."""
 
 
-def _never_raise(fallback: Any) -> Callable[[F], F]:
-    """Turn any ``Exception`` inside a public method into a log line, a count and ``fallback``."""
+def _entry(method: F) -> F:
+    """A capture entry point: a never-raise boundary that also refuses to re-enter.
 
-    def decorate(method: F) -> F:
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(*args, **kwargs)
-            except Exception:
-                internal_error("posthog_exceptions: %s() failed", method.__name__)
-                client = args[0] if args else None
-                if isinstance(client, Client):
-                    client._counters.drop("internal_error")
-                return fallback
+    A capture that starts on a thread where another is building its event — a signal
+    handler or a finaliser interrupting it, a ``__repr__``, ``before_send`` or logging
+    handler that captures — or where the library holds a lock, is dropped and counted
+    (``dropped["reentrant"]``), never waited for: waiting there could only deadlock. (One
+    that starts while a request is on the wire is queued: see ``_own.reentered``.)"""
 
-        guarded.__name__ = method.__name__
-        guarded.__qualname__ = method.__qualname__
-        guarded.__doc__ = method.__doc__
-        guarded.__wrapped__ = method  # type: ignore[attr-defined]
-        return guarded  # type: ignore[return-value]
+    def entry(self: Client, *args: Any, **kwargs: Any) -> Any:
+        if not self.enabled:
+            return None
+        if reentered():
+            self._counters.drop("reentrant")
+            return None
+        state = work
+        previous, state.capturing = state.capturing, True
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            state.capturing = previous
 
-    return decorate
+    entry.__name__ = method.__name__
+    entry.__qualname__ = method.__qualname__
+    entry.__doc__ = method.__doc__
+    return entry  # type: ignore[return-value]
 
 
 class Client:
@@ -105,7 +111,8 @@ class Client:
 
     # ------------------------------------------------------------- events
 
-    @_never_raise(None)
+    @never_raise(None)
+    @_entry
     def capture(
         self,
         event: str,
@@ -120,13 +127,12 @@ class Client:
         Without a ``distinct_id`` (here or as the client's default) the event gets a
         random one and ``$process_person_profile: false``, so no person is created.
         """
-        if not self.enabled:
-            return None
         if not isinstance(event, str) or not event:
             return self._invalid(f"capture() needs a non-empty event name, got {safe_repr(event)}")
         return self._send(event, distinct_id, clean(properties or {}), timestamp, uuid)
 
-    @_never_raise(None)
+    @never_raise(None)
+    @_entry
     def identify(
         self,
         distinct_id: Any,
@@ -135,18 +141,15 @@ class Client:
         set_once: Mapping[str, Any] | None = None,
     ) -> str | None:
         """Set person properties: sends ``$identify`` with ``$set`` and ``$set_once``."""
-        if not self.enabled:
-            return None
         if normalize_distinct_id(distinct_id) is None:
             return self._invalid(f"identify() needs a distinct_id, got {safe_repr(distinct_id)}")
         props = {"$set": clean(properties or {}), "$set_once": clean(set_once or {})}
         return self._send("$identify", distinct_id, props, None, None)
 
-    @_never_raise(None)
+    @never_raise(None)
+    @_entry
     def alias(self, previous_id: Any, distinct_id: Any) -> str | None:
         """Link two ids of one person: sends ``$create_alias`` as ``previous_id``."""
-        if not self.enabled:
-            return None
         previous, new = normalize_distinct_id(previous_id), normalize_distinct_id(distinct_id)
         if previous is None or new is None:
             return self._invalid(
@@ -154,6 +157,7 @@ class Client:
             )
         return self._send("$create_alias", previous, {"distinct_id": previous, "alias": new})
 
+    @never_raise(None, headroom=True)
     def capture_exception(
         self,
         exception: ExceptionArg = None,
@@ -196,22 +200,29 @@ class Client:
 
         _hooks.uninstall(self)
 
-    @_never_raise(False)
+    @never_raise(False)
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued before the call is delivered or given up.
 
         Returns ``False`` if ``timeout`` seconds passed first. ``None`` waits as long as
         the retry policy keeps trying (about a minute of server trouble at most per batch).
+        Called from code that interrupted the library on this thread (a signal handler or
+        a finaliser that ran while the library held a lock), it returns ``False`` at once:
+        waiting there could only deadlock.
         """
+        if work.holding:
+            return False
         return self._worker.flush(timeout)
 
-    @_never_raise(False)
+    @never_raise(False)
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush for up to ``timeout`` (default ``shutdown_timeout``) seconds, then stop.
 
         What is still undelivered is dropped and counted; events captured afterwards
         are dropped too. Returns whether everything was delivered.
         """
+        if work.holding:  # interrupting the library on this thread: see flush()
+            return False
         limit = self.options.shutdown_timeout if timeout is None else timeout
         return self._worker.shutdown(limit)
 
@@ -221,7 +232,8 @@ class Client:
 
     # ------------------------------------------------------------- internals
 
-    @_never_raise(None)
+    @never_raise(None, headroom=True)
+    @_entry
     def _capture(
         self,
         kind: CaptureKind,
@@ -240,8 +252,6 @@ class Client:
         flow-control exceptions are skipped. ``level`` overrides the kind's. ``stack`` is
         the frame where the synthesised stack of a never-raised exception ends (by default
         the caller's; the logging integration passes the logging call)."""
-        if not self.enabled or work.capturing:
-            return None  # captured while this thread builds an event: never capture oneself
         resolved = resolve(exception)
         if resolved is None:
             return None
@@ -251,34 +261,28 @@ class Client:
             return already
         if is_ignored(exc, self.options, kind.automatic):
             return None
-        work.capturing = True
-        try:
-            if self._exceptions is None:  # the first exception loads what builds events
-                from ._capture.builder import ExceptionBuilder
+        if self._exceptions is None:  # the first exception loads what builds events
+            from ._capture.builder import ExceptionBuilder
 
-                self._exceptions = ExceptionBuilder(self.options)
-            synthetic = None
-            if tb is None:
-                from ._capture.frames import from_stack
+            self._exceptions = ExceptionBuilder(self.options)
+        synthetic = None
+        if tb is None:
+            from ._capture.frames import from_stack
 
-                synthetic = from_stack(sys._getframe(1) if stack is None else stack)
-            walked = self._exceptions.walk(
-                exc, tb, fingerprint=fingerprint, synthetic_stack=synthetic
-            )
-            suppressed = 0
-            if self._rate_limiter is not None:
-                admitted, suppressed = self._rate_limiter.admit(walked.fingerprint)
-                if not admitted:
-                    self._counters.drop("rate_limited")
-                    return None
-            props = clean(properties or {})
-            built = self._exceptions.properties(walked, kind, level)
-            props.update(built)
-            if suppressed:
-                props["$exception_suppressed_count"] = suppressed
-            uid = self._send("$exception", distinct_id, props, exceptions=built["$exception_list"])
-        finally:
-            work.capturing = False
+            synthetic = from_stack(sys._getframe(1) if stack is None else stack)
+        walked = self._exceptions.walk(exc, tb, fingerprint=fingerprint, synthetic_stack=synthetic)
+        suppressed = 0
+        if self._rate_limiter is not None:
+            admitted, suppressed = self._rate_limiter.admit(walked.fingerprint)
+            if not admitted:
+                self._counters.drop("rate_limited")
+                return None
+        props = clean(properties or {})
+        built = self._exceptions.properties(walked, kind, level)
+        props.update(built)
+        if suppressed:
+            props["$exception_suppressed_count"] = suppressed
+        uid = self._send("$exception", distinct_id, props, exceptions=built["$exception_list"])
         if uid is not None:
             mark_sent(exc, uid)
         return uid
@@ -344,7 +348,7 @@ class Client:
                 MAX_EVENT_BYTES,
             )
             return None
-        return event_uuid if self._worker.put(payload) else None
+        return event_uuid if self._worker.put(payload, event_uuid) else None
 
     def _default_distinct_id(self) -> str | None:
         default = self.options.distinct_id

@@ -37,6 +37,8 @@ from _collections_abc import Mapping  # collections.abc, without importing colle
 
 from ._capture.kinds import DECORATOR, DECORATOR_SWALLOWED, LEVELS
 from ._capture.rules import is_flow_control
+from ._default import get_client
+from ._log import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -140,24 +142,39 @@ class CaptureExceptions:
     # ---------------------------------------------------------------- capture
 
     def _handle(self, exc: BaseException) -> bool:
-        """Send ``exc`` unless ignored; return whether it must propagate."""
-        if is_flow_control(exc) or isinstance(exc, self.ignore):
+        """Send ``exc`` unless ignored; return whether it must propagate. Never raises, so
+        the program's own exception always goes on as it would have."""
+        if is_flow_control(exc) or issubclass(type(exc), self.ignore):
             return True
-        client = self.client
-        if client is None:
-            from ._default import get_client
-
-            client = get_client()
-        if client is not None:
-            client._capture(
-                DECORATOR if self.reraise else DECORATOR_SWALLOWED,
-                exc,
-                distinct_id=self.distinct_id() if callable(self.distinct_id) else self.distinct_id,
-                properties=self.properties,
-                fingerprint=self.fingerprint,
-                level=self.level,
-            )
+        try:
+            self._send(exc)
+        except Exception:
+            pass  # out of stack or memory where even the client's boundary could not run
         return self.reraise
+
+    def _send(self, exc: BaseException) -> None:
+        client = self.client if self.client is not None else get_client()
+        if client is None:
+            return
+        distinct_id = self.distinct_id
+        if callable(distinct_id):
+            try:
+                distinct_id = distinct_id()
+            except Exception:
+                logger.warning(
+                    "the capture_exceptions distinct_id callable raised; the exception is sent "
+                    "without a person",
+                    exc_info=True,
+                )
+                distinct_id = None
+        client._capture(
+            DECORATOR if self.reraise else DECORATOR_SWALLOWED,
+            exc,
+            distinct_id=distinct_id,
+            properties=self.properties,
+            fingerprint=self.fingerprint,
+            level=self.level,
+        )
 
 
 def _function_wrapper(function: Callable[..., Any], handle: Callable[[BaseException], bool]) -> Any:

@@ -13,6 +13,7 @@ import threading
 
 from . import _default
 from ._client import Client
+from ._guard import never_raise
 from ._log import logger
 
 TYPE_CHECKING = False
@@ -71,6 +72,7 @@ def _current() -> Client | None:
     return client
 
 
+@never_raise(None)
 def capture(
     event: str,
     *,
@@ -88,6 +90,7 @@ def capture(
     )
 
 
+@never_raise(None)
 def identify(
     distinct_id: Any,
     properties: Mapping[str, Any] | None = None,
@@ -99,12 +102,14 @@ def identify(
     return None if client is None else client.identify(distinct_id, properties, set_once=set_once)
 
 
+@never_raise(None)
 def alias(previous_id: Any, distinct_id: Any) -> str | None:
     """:meth:`Client.alias` on the default client."""
     client = _current()
     return None if client is None else client.alias(previous_id, distinct_id)
 
 
+@never_raise(None, headroom=True)
 def capture_exception(
     exception: ExceptionArg = None,
     *,
@@ -126,6 +131,7 @@ def capture_exception(
     )
 
 
+@never_raise(None)
 def install_hooks() -> None:
     """:meth:`Client.install_hooks` on the default client."""
     client = _current()
@@ -133,6 +139,7 @@ def install_hooks() -> None:
         client.install_hooks()
 
 
+@never_raise(None)
 def uninstall_hooks() -> None:
     """Put back the interpreter hooks that were replaced (see :meth:`Client.uninstall_hooks`)."""
     from .integrations import hooks as _hooks
@@ -140,12 +147,14 @@ def uninstall_hooks() -> None:
     _hooks.uninstall()
 
 
+@never_raise(False)
 def flush(timeout: float | None = None) -> bool:
     """:meth:`Client.flush` on the default client."""
     client = _current()
     return False if client is None else client.flush(timeout)
 
 
+@never_raise(False)
 def shutdown(timeout: float | None = None) -> bool:
     """:meth:`Client.shutdown` on the default client, which is then uninstalled."""
     with _lock:
@@ -156,6 +165,7 @@ def shutdown(timeout: float | None = None) -> bool:
     return client.shutdown(timeout)
 
 
+@never_raise(None)
 def stats() -> Stats | None:
     """:meth:`Client.stats` of the default client, or ``None`` before ``init()``."""
     client = _default.client

@@ -52,8 +52,14 @@ else:
 
 
 def internal_error(message: str, *args: object) -> None:
-    """Log an unexpected error that the library swallowed, with its traceback."""
-    get_logger().error(message, *args, exc_info=True, extra={INTERNAL_ERROR_MARK: True})
+    """Log an unexpected error that the library swallowed, with its traceback.
+
+    Never raises: where logging itself fails (no stack left at the recursion limit, no
+    memory, ``logging`` half imported when a signal handler runs) the line is lost."""
+    try:
+        get_logger().error(message, *args, exc_info=True, extra={INTERNAL_ERROR_MARK: True})
+    except Exception:
+        pass
 
 
 def enable_debug() -> None:

@@ -6,15 +6,18 @@
   cutting its code short in a time-bounded ``repr()``, for finding the caller of a
   logging call. Both come from this module's own location, so renaming or moving a
   module cannot make them silently wrong.
-- **Its work**: :data:`work` is a thread-local flag pair, set while the library works on
-  that thread — ``capturing`` while it builds and queues an exception event,
-  ``delivering`` while it sends a batch. Whatever runs meanwhile on the same thread (a
-  ``__repr__`` that captures, a ``before_send`` that logs, a custom transport's log
-  line, a hook that fires) asks :data:`work` before it captures: that is how the library
-  never captures itself, and never waits on itself.
+- **Its work**: :data:`work` holds thread-local flags, set while the library works on
+  that thread — ``capturing`` while a capture builds and queues an event,
+  ``delivering`` while it sends a batch, ``holding`` while it holds one of its locks
+  (:class:`OwnLock`), ``counting`` while it updates its counters. Whatever runs
+  meanwhile on the same thread — a signal handler, a finaliser the garbage collector
+  calls, a ``__repr__`` that captures, a ``before_send`` or an application's logging
+  handler that logs — asks :data:`work` before it captures or waits: that is how the
+  library never captures itself, and never waits on itself (a lock a nested call
+  waited for would be held by the very thread waiting: a deadlock).
 
-Set the flags with save and restore (``previous = work.capturing; work.capturing = True;
-try: ... finally: work.capturing = previous``), so nested uses compose.
+A flag is raised *before* the work it covers starts and lowered *after* it ends, so a
+signal that lands between the two sees it raised: the window errs on the safe side.
 """
 
 from __future__ import annotations
@@ -43,9 +46,17 @@ class _Work(threading.local):
     """What the library is doing on the current thread."""
 
     capturing = False
-    """Building and queueing an exception event (from any capture entry point)."""
+    """A capture entry point is building or queueing an event."""
     delivering = False
     """Sending a batch (the worker thread; the calling thread in sync mode and at exit)."""
+    holding = 0
+    """How many of the library's locks (:class:`OwnLock`) this thread holds, or is taking."""
+    counting = False
+    """Updating the counters (``_stats.Counters``)."""
+    guards = 0
+    """How many never-raise boundaries (``_guard.never_raise``) this thread is inside."""
+    queued: str | None = None
+    """The uuid of the event the current capture put in the queue, once it is there."""
 
 
 work = _Work()
@@ -53,5 +64,57 @@ work = _Work()
 
 
 def busy() -> bool:
-    """Whether the library is capturing or delivering on this thread."""
-    return work.capturing or work.delivering
+    """Whether the library is capturing or delivering on this thread, or holds a lock."""
+    return work.capturing or work.delivering or bool(work.holding)
+
+
+def reentered() -> bool:
+    """Whether a capture starting now would re-enter one that is building its event on
+    this thread, or run while this thread holds a lock of the library's (which the capture
+    might wait for). During delivery proper — a request on the wire — a capture is safe:
+    it is queued, and the delivery under way sends it."""
+    state = work
+    return bool(state.holding) or (state.capturing and not state.delivering)
+
+
+class OwnLock:
+    """A lock of the library's that records, in ``work.holding``, that this thread holds it.
+
+    Works with :class:`threading.Condition`. ``holding`` is raised before the lock is
+    taken and lowered after it is released (see the module docstring)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        state = work
+        state.holding += 1
+        try:
+            taken = self._lock.acquire(blocking, timeout)
+        except BaseException:
+            state.holding -= 1
+            raise
+        if not taken:
+            state.holding -= 1
+        return taken
+
+    def release(self) -> None:
+        self._lock.release()
+        work.holding -= 1
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def forget_locks() -> None:
+    """In a forked child: the locks the forking thread held are the parent's (the child
+    makes its own), so this thread holds none of the library's."""
+    work.holding = 0
+    work.counting = False

@@ -1,11 +1,20 @@
-"""Counters of what happened to events, for ``Client.stats()``."""
+"""Counters of what happened to events, for ``Client.stats()``.
+
+Safe to re-enter: an update that starts on a thread already inside an update (a signal
+handler or a finaliser that interrupts it and captures) is put on a side deque, which
+any later update or snapshot folds in — it never waits for the lock its own thread holds.
+"""
 
 from __future__ import annotations
 
 import threading
 
+from ._own import work
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections import deque
+
     from ._types import Stats
 
 DROP_REASONS = (
@@ -20,19 +29,24 @@ DROP_REASONS = (
     "spool_full",  # the oldest spooled events, removed to keep the spool under its bound
     "spool_corrupt",  # events in a spool file that could not be read
     "invalid",  # a call the library could not turn into an event (e.g. no event name)
+    "reentrant",  # captured on a thread already inside a capture (signal handler, finaliser)
     "internal_error",  # a bug in the library, logged with its traceback
 )
+_TOTALS = ("queued", "sent", "retried", "spooled")
 
 
 class Counters:
-    """Thread-safe counters behind :class:`Stats`."""
+    """Thread-safe, re-entrant-safe counters behind :class:`Stats`."""
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         """Start from zero with a fresh lock (also used in a forked child)."""
+        from collections import deque  # deferred: importing the library stays cheap
+
         self._lock = threading.Lock()
+        self._deferred: deque[tuple[str, int]] = deque()
         self.queued = 0
         self.sent = 0
         self.retried = 0
@@ -40,20 +54,57 @@ class Counters:
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
 
     def add(self, name: str, count: int = 1) -> None:
-        with self._lock:
-            setattr(self, name, getattr(self, name) + count)
+        self._update(name, count)
 
     def drop(self, reason: str, count: int = 1) -> None:
-        with self._lock:
-            self.dropped[reason] += count
+        self._update(reason, count)
 
     def snapshot(self, pending: int) -> Stats:
-        with self._lock:
-            return {
-                "queued": self.queued,
-                "pending": pending,
-                "sent": self.sent,
-                "retried": self.retried,
-                "spooled": self.spooled,
-                "dropped": dict(self.dropped),
-            }
+        state = work
+        if state.counting:  # re-entered: read without the lock this thread holds
+            return self._read(pending)
+        state.counting = True
+        try:
+            with self._lock:
+                self._fold()
+                return self._read(pending)
+        finally:
+            state.counting = False
+
+    def _update(self, name: str, count: int) -> None:
+        state = work
+        if state.counting:  # re-entered on this thread: its outer update folds this in
+            self._deferred.append((name, count))
+            return
+        state.counting = True
+        try:
+            with self._lock:
+                self._apply(name, count)
+                self._fold()
+        finally:
+            state.counting = False
+
+    def _apply(self, name: str, count: int) -> None:
+        if name in _TOTALS:
+            setattr(self, name, getattr(self, name) + count)
+        else:
+            self.dropped[name] += count
+
+    def _fold(self) -> None:
+        deferred = self._deferred
+        while deferred:
+            try:
+                name, count = deferred.popleft()
+            except IndexError:  # pragma: no cover - emptied meanwhile
+                return
+            self._apply(name, count)
+
+    def _read(self, pending: int) -> Stats:
+        return {
+            "queued": self.queued,
+            "pending": pending,
+            "sent": self.sent,
+            "retried": self.retried,
+            "spooled": self.spooled,
+            "dropped": dict(self.dropped),
+        }

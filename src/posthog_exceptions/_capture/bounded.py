@@ -91,7 +91,8 @@ def call_bounded(call: Callable[[Any], Any], arg: object, deadline: float) -> An
         sys.settrace(previous)
 
 
-_interruptible_codes: dict[types.CodeType, bool] = {}
+_interruptible_codes: dict[int, tuple[types.CodeType, bool]] = {}
+"""id(code) -> (code, interruptible): by identity, as the frame reader's caches."""
 
 
 def _interruptible(code: types.CodeType) -> bool:
@@ -99,14 +100,15 @@ def _interruptible(code: types.CodeType) -> bool:
     package or this library. A weakref callback or finaliser that the garbage collector
     runs in the middle of a repr (``WeakSet._remove``, say) is traced too, and must not be
     interrupted; nor may the collector callback that tells when finalisers run."""
-    found = _interruptible_codes.get(code)
-    if found is None:
-        filename = code.co_filename
-        found = not is_library_path(filename) and not is_own_file(filename)
-        if len(_interruptible_codes) > 4096:
-            _interruptible_codes.clear()
-        _interruptible_codes[code] = found
-    return found
+    found = _interruptible_codes.get(id(code))
+    if found is not None and found[0] is code:
+        return found[1]
+    filename = code.co_filename
+    answer = not is_library_path(filename) and not is_own_file(filename)
+    if len(_interruptible_codes) > 4096:
+        _interruptible_codes.clear()
+    _interruptible_codes[id(code)] = (code, answer)
+    return answer
 
 
 def bounded_str(value: object, seconds: float) -> str:

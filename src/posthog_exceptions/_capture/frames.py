@@ -13,8 +13,9 @@ Frames go entry point first and crash site last (wire-format §3). For each fram
 - ``in_app`` is always set: false for the standard library, site-/dist-packages
   and frozen modules, true otherwise; ``in_app_include`` / ``in_app_exclude``
   (module prefixes) and ``project_root`` (only files under it are in-app) adjust it.
-- ``context_line`` with ``context_lines`` lines either side, read through
-  :mod:`linecache` and kept per file and line (a source file is read and split
+- ``context_line`` with ``context_lines`` lines either side, read from regular files
+  of bounded size only (:mod:`posthog_exceptions._capture.source`; shared with
+  :mod:`linecache`) and kept per file and line (a source file is read and split
   once per process, not per capture), each line capped at
   :data:`MAX_LINE_LENGTH` characters. Like tracebacks of a running program,
   they show the source as it was when first read.
@@ -37,7 +38,6 @@ JSON of its frames. The cached frames are shared between events and read-only
 from __future__ import annotations
 
 import itertools
-import linecache
 import sys
 from collections.abc import Mapping
 from types import CodeType, FrameType, MappingProxyType, TracebackType
@@ -47,6 +47,7 @@ from posthog_exceptions._own import is_own_module
 from posthog_exceptions._serialize import dumps, safe_bool
 
 from .paths import absolute, in_app, qualname, relative
+from .source import source_lines
 
 if TYPE_CHECKING:
     from posthog_exceptions._config import Options
@@ -66,10 +67,13 @@ Raw = tuple[FrameType, int, int]
 class Site:
     """What a frame's code object always says: where it is, what it is called, in_app."""
 
-    __slots__ = ("abs_path", "filename", "function", "hideable", "in_app", "key", "module", "own")
+    __slots__ = (
+        "abs_path", "code", "filename", "function", "hideable", "in_app", "key", "module", "own"
+    )  # fmt: skip
 
     def __init__(self, frame: FrameType, options: Options) -> None:
         code = frame.f_code
+        self.code = code
         name = frame.f_globals.get("__name__")
         self.module: str = name if isinstance(name, str) else ""
         self.own = is_own_module(self.module)
@@ -97,9 +101,14 @@ class FrameReader:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.custom = options.frame_format == "custom"
-        self._sites: dict[CodeType, Site] = {}
-        # (code, line, instruction) -> (read-only frame, its JSON, the dict behind the view)
-        self._wires: dict[tuple[CodeType, int, int], tuple[Mapping[str, Any], bytes, Any]] = {}
+        # Keyed by id(code), each entry checked to hold that very code object: code objects
+        # compare equal by their contents (bytecode, names, first line — not the file), so
+        # keyed by code, two copies of one function in two files would share a description.
+        self._sites: dict[int, Site] = {}
+        # (id(code), line, instruction) -> (code, read-only frame, its JSON, the dict
+        # behind the view)
+        self._wires: dict[tuple[int, int, int], tuple[CodeType, Mapping[str, Any], bytes, Any]]
+        self._wires = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -110,8 +119,9 @@ class FrameReader:
         sites = self._sites
         visible: list[tuple[FrameType, int, int, Site]] = []
         for frame, lineno, lasti in raw:
-            site = sites.get(frame.f_code)
-            if site is None:
+            code = frame.f_code
+            site = sites.get(id(code))
+            if site is None or site.code is not code:
                 site = self._site(frame)
             if site.own:
                 continue
@@ -129,8 +139,9 @@ class FrameReader:
             site = _unknown_site(frame)
         if len(self._sites) >= _CACHE_LIMIT:
             self._sites.clear()
-        if _HAS_QUALNAME or site.function != frame.f_code.co_name or not frame.f_code.co_argcount:
-            self._sites[frame.f_code] = site
+        code = frame.f_code
+        if _HAS_QUALNAME or site.function != code.co_name or not code.co_argcount:
+            self._sites[id(code)] = site
         return site
 
     # ------------------------------------------------------------------ writing
@@ -156,16 +167,17 @@ class FrameReader:
         return base, encoded
 
     def _base(self, info: Info) -> tuple[Mapping[str, Any], bytes, dict[str, Any]]:
-        key = (info.frame.f_code, info.lineno, info.lasti)
+        code = info.frame.f_code
+        key = (id(code), info.lineno, info.lasti)
         found = self._wires.get(key)
-        if found is None:
+        if found is None or found[0] is not code:
             wire = self._build(info)
             behind = freeze(wire)
-            found = (MappingProxyType(behind), dumps(wire), behind)
+            found = (code, MappingProxyType(behind), dumps(wire), behind)
             if len(self._wires) >= _CACHE_LIMIT:
                 self._wires.clear()
             self._wires[key] = found
-        return found
+        return found[1], found[2], found[3]
 
     def _build(self, info: Info) -> dict[str, Any]:
         """One frame in the variant chosen by ``frame_format`` (wire-format §3)."""
@@ -286,12 +298,12 @@ def _read_context(info: Info, size: int, custom: bool) -> tuple[str, list[str], 
 
 
 def _source_lines(filename: str, f_globals: dict[str, Any]) -> list[Any]:
-    """The file's lines as linecache has them. A loader's ``get_source()`` can raise
-    anything, and anyone can put anything in ``linecache.cache``: the result is a plain
-    list, whose items :func:`_line` checks one by one."""
+    """The file's lines (see :mod:`posthog_exceptions._capture.source`: only regular
+    files below a size bound are read). A loader's ``get_source()`` can raise anything,
+    and anyone can put anything in ``linecache.cache``: the result is a plain list, whose
+    items :func:`_line` checks one by one."""
     try:
-        lines: Any = linecache.getlines(filename, f_globals)
-        return lines if type(lines) is list else list(lines)
+        return source_lines(filename, f_globals)
     except Exception:
         return []
 
@@ -345,6 +357,7 @@ def _fingerprint_key(site: Site) -> str:
 
 def _unknown_site(frame: FrameType) -> Site:
     site = Site.__new__(Site)
+    site.code = frame.f_code
     site.module, site.own, site.hideable = "", False, False
     site.function = str(getattr(frame.f_code, "co_name", "<unknown>"))
     site.abs_path = site.filename = "<unknown>"

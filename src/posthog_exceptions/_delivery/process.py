@@ -22,6 +22,7 @@ import threading
 import weakref
 
 from posthog_exceptions._log import get_logger, internal_error
+from posthog_exceptions._own import forget_locks
 
 from .transport import import_lock
 
@@ -99,4 +100,5 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     import_lock.release()
+    forget_locks()  # the workers' locks, taken before the fork, are replaced, not released
     _reset_workers()

@@ -32,7 +32,7 @@ import threading
 import time
 
 from posthog_exceptions._log import internal_error, logger
-from posthog_exceptions._own import work
+from posthog_exceptions._own import OwnLock, work
 from posthog_exceptions._payload import size
 
 from . import process as _process
@@ -45,6 +45,7 @@ from .transport import MAX_REQUEST_BYTES, HttpTransport
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import deque
+    from typing import Any
 
     from posthog_exceptions._config import Options
     from posthog_exceptions._payload import Payload
@@ -86,9 +87,9 @@ class Worker:
         from collections import deque  # deferred: importing the library stays cheap
 
         options = self._options
-        self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # the delivery thread waits here
-        self._progress = threading.Condition(self._lock)  # flush() waits here
+        self._lock = OwnLock()  # never waited for by code that interrupts its holder
+        self._work = threading.Condition(self._lock)  # type: ignore[arg-type]  # the delivery thread waits here
+        self._progress = threading.Condition(self._lock)  # type: ignore[arg-type]
         self._queue: deque[tuple[int, Payload]] = deque()  # (sequence number, event)
         # The memory of the events queued or being sent (a frame's JSON that several of them
         # share counts once); max_queue_bytes bounds it.
@@ -108,36 +109,37 @@ class Worker:
 
     # ----------------------------------------------------------------- callers
 
-    def put(self, payload: Payload) -> bool:
-        """Queue one serialised event. Returns False when it was dropped (and counted)."""
+    def put(self, payload: Payload, uuid: str | None = None) -> bool:
+        """Queue one serialised event. Returns False when it was dropped (and counted).
+
+        ``uuid`` (the event's) is recorded in ``work.queued`` the moment the event is in
+        the queue, so that a capture that fails after that point never sends it twice.
+
+        Nothing is logged while the lock is held: a logging handler of the application's
+        that captures would otherwise wait for it (it is refused as re-entrant instead)."""
         options = self._options
         with self._lock:
             if self._closed:
                 self._counters.drop("shutdown")
-                logger.warning("the client was shut down; dropping an event captured after it")
-                return False
-            if len(self._queue) >= options.max_queue_size or not self._held.admit(
+                refused: tuple[Any, ...] | None = ("closed",)
+            elif len(self._queue) >= options.max_queue_size or not self._held.admit(
                 payload, options.max_queue_bytes
             ):
                 self._counters.drop("queue_full")
-                if not self._burst:
-                    logger.warning(
-                        "the event queue is full (%d events, %d bytes); dropping new events "
-                        "until it drains",
-                        len(self._queue),
-                        self._held.total,
-                    )
                 self._burst += 1
-                return False
-            if self._burst:
-                logger.warning("the queue has room again; %d events were dropped", self._burst)
-                self._burst = 0
-            self._last_seq += 1
-            self._queue.append((self._last_seq, payload))
-            self._counters.add("queued")
-            direct = self._direct or not self._ensure_thread()
-            if not direct:
-                self._work.notify()
+                refused = ("full", len(self._queue), self._held.total, self._burst)
+            else:
+                refused = None
+                self._accept_locked(payload, uuid)
+                recovered, self._burst = self._burst, 0
+                direct = self._direct or not self._ensure_thread()
+                if not direct:
+                    self._work.notify()
+        if refused is not None:
+            _log_refusal(refused)
+            return False
+        if recovered:
+            logger.warning("the queue has room again; %d events were dropped", recovered)
         if direct and work.delivering:
             # Captured by code the delivery itself ran (a transport or a logging handler
             # reacting to it): queue it; the delivery under way sends it next. Delivering
@@ -150,7 +152,17 @@ class Worker:
                 self._replay.maybe_run(self._sender.deliver)
         return True
 
+    def _accept_locked(self, payload: Payload, uuid: str | None) -> None:
+        """Counted first, then queued, then marked (``work.queued``) in C calls only: a
+        capture that runs out of stack here either queued the event or did not."""
+        self._counters.add("queued")
+        self._last_seq += 1
+        self._queue.append((self._last_seq, payload))
+        work.queued = uuid
+
     def pending(self) -> int:
+        if work.holding:  # interrupting the library on this thread: read, do not wait
+            return len(self._queue)
         with self._lock:
             return len(self._queue)
 
@@ -362,3 +374,15 @@ class Worker:
 
     def after_fork_in_parent(self) -> None:
         self._lock.release()
+
+
+def _log_refusal(refused: tuple[Any, ...]) -> None:
+    """The log line for an event :meth:`Worker.put` refused (once per burst when full)."""
+    if refused[0] == "closed":
+        logger.warning("the client was shut down; dropping an event captured after it")
+    elif refused[3] == 1:
+        logger.warning(
+            "the event queue is full (%d events, %d bytes); dropping new events until it drains",
+            refused[1],
+            refused[2],
+        )

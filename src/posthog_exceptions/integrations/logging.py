@@ -107,8 +107,14 @@ class LoggingHandler(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        if busy():
-            return  # the library is at work on this thread: it caused this record
+        if _ignored_logger(record.name):
+            return
+        if busy():  # the library is at work on this thread: this record interrupts it
+            if self._wanted(record):
+                client = self.client if self.client is not None else get_client()
+                if client is not None:
+                    client._counters.drop("reentrant")
+            return
         work.capturing = True  # formatting the record runs user code, which may log
         try:
             prepared = self._prepare(record)
@@ -127,13 +133,10 @@ class LoggingHandler(logging.Handler):
     def _prepare(self, record: logging.LogRecord) -> Prepared | None:
         """What to capture for ``record``: the client, the exception, its level, properties
         and (for a message) the frame its synthesised stack ends at; ``None`` for nothing."""
-        if _ignored_logger(record.name):
+        if not self._wanted(record):
             return None
         exc_info = record.exc_info
-        exception = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) == 3 else None
-        is_message = not isinstance(exception, BaseException)
-        if is_message and not (self.capture_messages and record.levelno >= logging.ERROR):
-            return None
+        is_message = not _has_exception(exc_info)
         client = self.client if self.client is not None else get_client()
         if client is None or not client.enabled:
             return None
@@ -150,6 +153,13 @@ class LoggingHandler(logging.Handler):
             "$log_location": f"{record.pathname}:{record.lineno} in {record.funcName}",
         }
         return client, target, event_level(record.levelno), properties, stack
+
+    def _wanted(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is one this handler sends: it carries an exception, or it is
+        an error message and ``capture_messages`` is on."""
+        if _has_exception(record.exc_info):
+            return True
+        return self.capture_messages and record.levelno >= logging.ERROR
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
@@ -220,6 +230,14 @@ def _is_internal(frame: FrameType) -> bool:
     if not isinstance(name, str):
         return False
     return name == "logging" or name.startswith("logging.") or is_own_module(name)
+
+
+def _has_exception(exc_info: object) -> bool:
+    return (
+        isinstance(exc_info, tuple)
+        and len(exc_info) == 3
+        and isinstance(exc_info[1], BaseException)
+    )
 
 
 def _ignored_logger(name: object) -> bool:
