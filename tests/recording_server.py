@@ -27,6 +27,7 @@ class Answer:
     body: str = '{"status": 1}'
     retry_after: str | None = None
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -181,6 +182,7 @@ class RecordingServer:
                 head.append("Content-Type: application/json")
                 if answer.retry_after is not None:
                     head.append(f"Retry-After: {answer.retry_after}")
+                head.extend(f"{name}: {value}" for name, value in answer.headers.items())
                 with recorder._cond:  # recorded before the client can see the answer
                     recorder.wire_problems.extend(problems)
                     request.status = answer.status

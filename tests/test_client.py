@@ -327,3 +327,35 @@ def test_wire_body_is_a_batch_with_sent_at(
     assert set(request.payload) == {"api_key", "batch", "sent_at"}
     assert dt.datetime.fromisoformat(request.payload["sent_at"]).utcoffset() == dt.timedelta(0)
     json.dumps(request.payload, allow_nan=False)
+
+
+def test_a_huge_property_costs_about_its_bound_and_is_cut_visibly(
+    server: RecordingServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from posthog_exceptions._serialize import MAX_ITEMS
+
+    pulled = []
+
+    class Counted(list):  # type: ignore[type-arg]
+        """A list that counts the items taken from it."""
+
+        def __iter__(self) -> Any:
+            for item in list.__iter__(self):
+                pulled.append(1)
+                yield item
+
+    client = make_client(server.url)
+    huge = Counted(range(5_000_000))
+    nested = {"rows": [[i] * 20 for i in range(10_000)]}  # 210,000 values in all
+    client.capture("big", distinct_id="u", properties={"ids": huge, "small": [1, 2]})
+    client.capture("nested", distinct_id="u", properties=nested)
+    assert client.flush(timeout=10)
+    assert len(pulled) == MAX_ITEMS  # (all five million were copied before)
+    big, deep = (e["properties"] for e in server.events)
+    assert big["ids"][:MAX_ITEMS] == list(range(MAX_ITEMS))
+    assert big["ids"][MAX_ITEMS:] == [f"<{5_000_000 - MAX_ITEMS} more items cut>"]
+    assert big["small"] == [1, 2]  # the bound is per container...
+    rows = deep["rows"]  # ...and on the values of one property in all
+    assert rows[0] == [0] * 20
+    assert rows[-1] == ["<20 more items cut>"]
+    assert "were cut" in caplog.text

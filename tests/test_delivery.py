@@ -415,14 +415,132 @@ def test_the_queue_memory_returns_to_zero_once_batches_settle(
     given back whether the batch is sent, split, rejected or given up."""
     client = make_client(server.url, max_retries=1)
     worker: Any = client._worker
-    for answers in ([413], [400], [500, 500], []):
+    for answers in ([413], [401], [500, 500], []):
         for status in answers:
             server.answer(status)
         for _ in range(3):
             client.capture_exception(ValueError("boom"))  # events sharing frame blobs
         client.capture("e", distinct_id="u")
         assert client.flush(timeout=20)
-        assert worker._held.total == 0
+        assert worker._queue.held.total == 0
     dropped = client.stats()["dropped"]
     assert dropped["rejected"] and dropped["retries_exhausted"]
     assert client.stats()["sent"] >= 4
+
+
+def test_a_batch_the_server_refuses_with_400_loses_only_its_bad_event(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    """The server refuses a whole request for one bad event: the batch is split until
+    the bad event is alone, and only it is dropped."""
+
+    def refuse_poison(request: Request) -> Answer | None:
+        if any(e.get("properties", {}).get("poison") for e in request.events):
+            return Answer(400, body="invalid event")
+        return None
+
+    server.answer(200, delay=0.5)  # the first request holds the rest back: one batch
+    client = make_client(server.url)
+    client.capture("hold", distinct_id="u")
+    server.wait_for_arrivals(1)
+    server.responder = refuse_poison
+    for i in range(120):
+        client.capture("e", distinct_id="u", properties={"i": i, "poison": i == 57})
+    assert client.flush(timeout=20)
+    delivered = sorted(e["properties"]["i"] for e in server.events if e["event"] == "e")
+    assert delivered == [i for i in range(120) if i != 57]
+    assert client.stats()["dropped"]["rejected"] == 1
+
+
+def test_an_event_before_send_breaks_is_dropped_alone_as_invalid(
+    server: RecordingServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    def break_some(event: dict[str, Any]) -> dict[str, Any]:
+        i = event["properties"].get("i")
+        if i == 3:
+            del event["distinct_id"]
+        elif i == 4:
+            event["timestamp"] = "yesterday at noon"
+        elif i == 5:
+            event["uuid"] = "not-a-uuid"
+        return event
+
+    client = make_client(server.url, before_send=break_some)
+    for i in range(10):
+        client.capture("e", distinct_id="u", properties={"i": i})
+    assert client.flush(timeout=10)
+    assert sorted(e["properties"]["i"] for e in server.events) == [0, 1, 2, 6, 7, 8, 9]
+    assert client.stats()["dropped"]["invalid"] == 3
+    assert all(r.status == 200 for r in server.requests)  # no request was refused
+    assert "before_send returned an event PostHog would refuse" in caplog.text
+
+
+def test_a_redirect_is_not_followed_and_says_where_it_points(
+    server: RecordingServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    def redirect(request: Request) -> Answer:
+        return Answer(302, body="", headers={"Location": "https://eu.i.posthog.com/batch/"})
+
+    server.responder = redirect
+    client = make_client(server.url)
+    for i in range(5):
+        client.capture("e", distinct_id="u", properties={"i": i})
+    assert client.flush(timeout=10)
+    assert [r.path for r in server.requests] == ["/batch/"] * len(server.requests)
+    assert all(r.payload for r in server.requests)  # every request a POST with its body
+    stats = client.stats()
+    assert stats["sent"] == 0
+    assert stats["dropped"]["rejected"] == 5
+    assert "https://eu.i.posthog.com/batch/" in caplog.text
+
+
+def test_a_server_that_trickles_its_headers_cannot_hold_a_request_past_the_timeout(
+    make_client: MakeClient,
+) -> None:
+    """One header line a second, each within the socket timeout: the request as a whole
+    still ends at ``timeout``; the retry is answered properly and delivers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+    delivered = []
+
+    def serve() -> None:
+        for attempt in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, rest = data.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(rest) < length:
+                    rest += conn.recv(65536)
+                if attempt == 0:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                    for n in range(30):  # thirty header lines, one every 0.4 s
+                        if stop.wait(0.4):
+                            return
+                        try:
+                            conn.sendall(b"X-Slow-%d: 1\r\n" % n)
+                        except OSError:
+                            break  # the client gave up: good
+                    continue
+                delivered.append(json.loads(gzip.decompress(rest)))
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{"status": 1}')
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        client = make_client(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=1.0)
+        client.capture("x", distinct_id="u")
+        started = time.monotonic()
+        assert client.flush(timeout=30)
+        assert time.monotonic() - started < 6  # the trickle alone would take 12 s
+        assert client.stats()["sent"] == 1
+        assert client.stats()["retried"] == 1
+        assert [e["event"] for body in delivered for e in body["batch"]] == ["x"]
+    finally:
+        stop.set()
+        server.join(10)
+        listener.close()

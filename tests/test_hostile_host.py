@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import API_KEY
-from .recording_server import RecordingServer
+from .recording_server import Answer, RecordingServer
 from .test_process import run_python
 
 TIMEOUT = 60
@@ -315,3 +315,99 @@ print(json.dumps({{"took": took, "rss_mib": int(peak.split()[1]) / 1024}}))
     for name, crash in crashes.items():
         if name != str(regular):
             assert "context_line" not in crash, name
+
+
+def _hung_server() -> RecordingServer:
+    """A server that reads each request and never answers it (until stopped)."""
+    hung = RecordingServer()
+    hung.responder = lambda request: Answer(200, delay=120)
+    return hung
+
+
+def test_sync_mode_against_a_hung_collector_waits_at_most_shutdown_timeout(
+    tmp_path: Path,
+) -> None:
+    with _hung_server() as hung:
+        result = _run(
+            f"""
+import json, sys, time, posthog_exceptions
+client = posthog_exceptions.init({API_KEY!r}, host=sys.argv[1], sync_mode=True,
+                                 shutdown_timeout=1.0, timeout=10)
+took = []
+for i in range(3):
+    started = time.monotonic()
+    posthog_exceptions.capture("e", distinct_id="u", properties={{"i": i}})
+    took.append(time.monotonic() - started)
+print(json.dumps({{"took": took, **client.stats()}}))
+""",
+            hung.url,
+            tmp_path=tmp_path,
+        )
+    stats = _stats(result)
+    took, dropped = stats["took"], stats["dropped"]
+    assert isinstance(took, list) and isinstance(dropped, dict)
+    assert max(took) < 2.0, took  # one capture blocked about three minutes before
+    assert dropped["timed_out"] == 3
+
+
+def test_an_uncaught_error_with_a_hung_collector_exits_within_shutdown_timeout(
+    tmp_path: Path,
+) -> None:
+    """The fatal-error flush and the exit-time flush share one budget (they took one each),
+    and the traceback is printed before the flush starts."""
+    import time
+
+    with _hung_server() as hung:
+        script = tmp_path / "crash.py"
+        script.write_text(
+            f"""
+import sys, time, posthog_exceptions
+def printed_at(*args):
+    sys.__excepthook__(*args)
+    print(f"traceback printed {{time.monotonic()}}", file=sys.stderr, flush=True)
+sys.excepthook = printed_at
+posthog_exceptions.init({API_KEY!r}, host=sys.argv[1], shutdown_timeout=2.0, timeout=10)
+raise RuntimeError("the program dies")
+""",
+            encoding="utf-8",
+        )
+        started = time.monotonic()
+        result = run_python(script, hung.url, timeout=TIMEOUT)
+        ended = time.monotonic()
+    assert result.returncode == 1
+    assert "RuntimeError: the program dies" in result.stderr
+    printed = float(result.stderr.split("traceback printed ")[1].split()[0])
+    assert printed - started < 1.5  # before the flush, not after its 2 s
+    assert ended - started < 3.5, ended - started  # one budget of 2 s, not two
+
+
+def test_the_batch_in_flight_when_the_exit_runs_out_of_time_is_spooled(
+    tmp_path: Path,
+) -> None:
+    """``timeout`` (10 s) is longer than ``shutdown_timeout`` (1 s): the request still on
+    the wire at the exit's deadline ends there, and its events go to the spool."""
+    spool = tmp_path / "spool"
+    with _hung_server() as hung:
+        result = _run(
+            f"""
+import sys, posthog_exceptions
+client = posthog_exceptions.init({API_KEY!r}, host=sys.argv[1], spool_dir=sys.argv[2],
+                                 shutdown_timeout=1.0, timeout=10)
+for i in range(5):
+    posthog_exceptions.capture("e", distinct_id="u", properties={{"i": i}})
+while not client._worker._sender.in_request:  # the batch is on the wire
+    pass
+""",
+            hung.url,
+            str(spool),
+            tmp_path=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        hung.wait_for_arrivals(1)
+    from posthog_exceptions._delivery.spool import Spool
+
+    files = Spool(str(spool), 1 << 20).pending()
+    spooled = [
+        json.loads(line) for path in files for line in Path(path).read_bytes().splitlines()[1:]
+    ]
+    assert sorted(e["properties"]["i"] for e in spooled) == [0, 1, 2, 3, 4]

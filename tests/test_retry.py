@@ -34,7 +34,7 @@ from posthog_exceptions._delivery.transport import TransportResponse
         (504, Verdict.RETRY),
         (429, Verdict.PAUSE),
         (413, Verdict.SPLIT),
-        (400, Verdict.REJECT),
+        (400, Verdict.ISOLATE),
         (401, Verdict.REJECT),
         (403, Verdict.REJECT),
         (404, Verdict.REJECT),

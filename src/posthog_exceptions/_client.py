@@ -14,10 +14,16 @@ import sys
 from ._capture.kinds import MANUAL
 from ._capture.rules import is_ignored, mark_sent, resolve, sent_uuid
 from ._config import Options, build_options
-from ._event import new_uuid, normalize_distinct_id, normalize_timestamp, normalize_uuid
-from ._guard import never_raise
+from ._event import (
+    new_uuid,
+    normalize_distinct_id,
+    normalize_timestamp,
+    normalize_uuid,
+    problem,
+)
+from ._guard import capture_entry, never_raise
 from ._log import enable_debug, logger
-from ._own import reentered, work
+from ._own import work
 from ._payload import size as payload_size
 from ._ratelimit import RateLimiter
 from ._serialize import clean, dumps, safe_repr
@@ -41,34 +47,6 @@ if TYPE_CHECKING:
 LIB_NAME = "posthog-exceptions"
 MAX_EVENT_BYTES = 900 * 1024
 """Events above this size are not sent (the capture service refuses events near 1 MB)."""
-
-
-def _entry(method: F) -> F:
-    """A capture entry point: a never-raise boundary that also refuses to re-enter.
-
-    A capture that starts on a thread where another is building its event — a signal
-    handler or a finaliser interrupting it, a ``__repr__``, ``before_send`` or logging
-    handler that captures — or where the library holds a lock, is dropped and counted
-    (``dropped["reentrant"]``), never waited for: waiting there could only deadlock. (One
-    that starts while a request is on the wire is queued: see ``_own.reentered``.)"""
-
-    def entry(self: Client, *args: Any, **kwargs: Any) -> Any:
-        if not self.enabled:
-            return None
-        if reentered():
-            self._counters.drop("reentrant")
-            return None
-        state = work
-        previous, state.capturing = state.capturing, True
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            state.capturing = previous
-
-    entry.__name__ = method.__name__
-    entry.__qualname__ = method.__qualname__
-    entry.__doc__ = method.__doc__
-    return entry  # type: ignore[return-value]
 
 
 class Client:
@@ -112,7 +90,7 @@ class Client:
     # ------------------------------------------------------------- events
 
     @never_raise(None)
-    @_entry
+    @capture_entry
     def capture(
         self,
         event: str,
@@ -132,7 +110,7 @@ class Client:
         return self._send(event, distinct_id, clean(properties or {}), timestamp, uuid)
 
     @never_raise(None)
-    @_entry
+    @capture_entry
     def identify(
         self,
         distinct_id: Any,
@@ -147,7 +125,7 @@ class Client:
         return self._send("$identify", distinct_id, props, None, None)
 
     @never_raise(None)
-    @_entry
+    @capture_entry
     def alias(self, previous_id: Any, distinct_id: Any) -> str | None:
         """Link two ids of one person: sends ``$create_alias`` as ``previous_id``."""
         previous, new = normalize_distinct_id(previous_id), normalize_distinct_id(distinct_id)
@@ -215,6 +193,14 @@ class Client:
         return self._worker.flush(timeout)
 
     @never_raise(False)
+    def _flush_for_exit(self) -> bool:
+        """The fatal-error flush (``sys.excepthook``): it starts the exit's time budget,
+        ``shutdown_timeout``, which the exit-time flush then only finishes."""
+        if work.holding:
+            return False
+        return self._worker.flush_for_exit()
+
+    @never_raise(False)
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush for up to ``timeout`` (default ``shutdown_timeout``) seconds, then stop.
 
@@ -233,7 +219,7 @@ class Client:
     # ------------------------------------------------------------- internals
 
     @never_raise(None, headroom=True)
-    @_entry
+    @capture_entry
     def _capture(
         self,
         kind: CaptureKind,
@@ -375,6 +361,13 @@ class Client:
         if not isinstance(result, dict) or not result.get("event"):
             self._counters.drop("invalid")
             logger.warning("before_send returned %s, not an event; dropped it", safe_repr(result))
+            return None
+        refused = problem(result)
+        if refused is not None:  # PostHog would refuse the whole batch it travels in
+            self._counters.drop("invalid")
+            logger.warning(
+                "before_send returned an event PostHog would refuse (%s); dropped it", refused
+            )
             return None
         return result
 

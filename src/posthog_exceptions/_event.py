@@ -167,3 +167,40 @@ def _distinct_id_text(value: Any) -> str | None:
             "distinct_id %s is not readable as text; using an anonymous id", safe_repr(value, 100)
         )
     return None
+
+
+def problem(event: Any) -> str | None:
+    """What the capture service would refuse in ``event`` (a whole request is refused for
+    one such event), or ``None``: a non-empty event name, a distinct id (top level or in
+    the properties), a properties object, and if given an ISO-8601 timestamp and a UUID."""
+    if not isinstance(event, dict):
+        return "not an object"
+    name = event.get("event")
+    if not isinstance(name, str) or not name:
+        return "no event name"
+    properties = event.get("properties", {})
+    if not isinstance(properties, dict):
+        return "properties is not an object"
+    person = event.get("distinct_id")
+    if person is None:
+        person = properties.get("distinct_id")
+    if _distinct_id_text(person) is None:
+        return "no distinct_id"
+    timestamp = event.get("timestamp")
+    if timestamp is not None:
+        try:
+            if not isinstance(timestamp, str):
+                raise TypeError
+            text = timestamp.strip()
+            _parse_iso(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except (TypeError, ValueError):
+            return f"timestamp {timestamp!r:.60} is not ISO-8601"
+    uuid = event.get("uuid")
+    if uuid is not None:
+        import uuid as _uuid
+
+        try:
+            _uuid.UUID(str(uuid))
+        except (TypeError, ValueError, AttributeError):
+            return f"uuid {uuid!r:.60} is not a UUID"
+    return None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 
 from ._log import internal_error
-from ._own import work
+from ._own import reentered, work
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -124,3 +124,32 @@ def _swallow(name: str, args: tuple[Any, ...]) -> None:
     drop = getattr(counters, "drop", None)
     if drop is not None:
         drop("internal_error")
+
+
+def capture_entry(method: F) -> F:
+    """A client method that captures (used under :func:`never_raise`): it refuses to
+    re-enter, and does nothing for a disabled client.
+
+    A capture that starts on a thread where another is building its event — a signal
+    handler or a finaliser interrupting it, a ``__repr__``, ``before_send`` or logging
+    handler that captures — or where the library holds a lock, is dropped and counted
+    (``dropped["reentrant"]``), never waited for: waiting there could only deadlock. (One
+    that starts while a request is on the wire is queued: see ``_own.reentered``.)"""
+
+    def entry(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.enabled:
+            return None
+        if reentered():
+            self._counters.drop("reentrant")
+            return None
+        state = work
+        previous, state.capturing = state.capturing, True
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            state.capturing = previous
+
+    entry.__name__ = method.__name__
+    entry.__qualname__ = method.__qualname__
+    entry.__doc__ = method.__doc__
+    return entry  # type: ignore[return-value]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import sys
 from _collections_abc import Mapping  # collections.abc, without importing collections
+from itertools import islice
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -147,9 +148,31 @@ def _clean_str(text: str) -> str:
     return text
 
 
-def clean(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -> Any:
+MAX_ITEMS = 10_000
+"""At most this many items of one container (list, tuple, set, dict) are copied; the rest
+are cut, marked (``"<N more items cut>"``) and logged. A property of five million items
+costs what ten thousand do, instead of being copied whole and then dropped as too large."""
+MAX_VALUES = 100_000
+"""At most this many values (the items of containers, at every depth) are copied by one
+:func:`clean` in all, however they are nested."""
+
+
+class _Left:
+    """What one :func:`clean` may still copy."""
+
+    __slots__ = ("cut", "values")
+
+    def __init__(self) -> None:
+        self.values = MAX_VALUES
+        self.cut = 0
+
+
+def clean(
+    value: Any, _depth: int = 0, _path: frozenset[int] = frozenset(), _left: _Left | None = None
+) -> Any:
     """Return a JSON-safe copy of ``value``: only dict, list, str, finite float, bool, None
-    and 64-bit ints, with str keys. Unknown objects become their bounded repr.
+    and 64-bit ints, with str keys. Unknown objects become their bounded repr; containers
+    are copied up to :data:`MAX_VALUES` values in all and :data:`MAX_DEPTH` levels.
 
     Types are told apart with ``type()`` (exact types first: the common case costs one
     comparison) and ``issubclass(type(value), ...)``, never ``isinstance()``, which reads a
@@ -164,37 +187,75 @@ def clean(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -> A
         return value if -_INT_LIMIT <= value <= _INT_LIMIT else _big_int(value)
     if kind is float:
         return value if math.isfinite(value) else str(value)
+    if _left is None:  # the outermost container: the budget of this copy starts here
+        _left = _Left()
+        copied = clean(value, _depth, _path, _left)
+        if _left.cut:
+            from ._log import logger
+
+            logger.warning(
+                "a value held too many items (%d per container, %d in all); %d were cut",
+                MAX_ITEMS,
+                MAX_VALUES,
+                _left.cut,
+            )
+        return copied
     if kind is dict:
         if _depth >= MAX_DEPTH:
             return "<max depth>"
-        return _clean_mapping(value, _depth, _path)
+        return _clean_mapping(value, _depth, _path, _left)
     if kind is list or kind is tuple:
         if _depth >= MAX_DEPTH:
             return "<max depth>"
-        return _clean_items(value, _depth, _path)
+        return _clean_items(value, _depth, _path, _left)
     try:
-        return _clean_other(value, kind, _depth, _path)
+        return _clean_other(value, kind, _depth, _path, _left)
     except Exception:
         return safe_repr(value)
 
 
-def _clean_mapping(value: Any, depth: int, path: frozenset[int]) -> Any:
+def _clean_mapping(value: Any, depth: int, path: frozenset[int], left: _Left) -> Any:
     ident = id(value)
     if ident in path:
         return "<cycle>"
     inner = path | {ident}
-    return {_key(k): clean(v, depth + 1, inner) for k, v in _items(value)}
+    out = {}
+    limit = min(left.values, MAX_ITEMS)
+    for k, v in _items(value, limit):
+        left.values -= 1
+        out[_key(k)] = clean(v, depth + 1, inner, left)
+    if len(out) >= limit:
+        _mark_cut(value, len(out), left, lambda marker: out.__setitem__("...", marker))
+    return out
 
 
-def _clean_items(value: Any, depth: int, path: frozenset[int]) -> Any:
+def _clean_items(value: Any, depth: int, path: frozenset[int], left: _Left) -> Any:
     ident = id(value)
     if ident in path:
         return "<cycle>"
     inner = path | {ident}
-    return [clean(v, depth + 1, inner) for v in _iterate(value)]
+    out = []
+    limit = min(left.values, MAX_ITEMS)
+    for item in _iterate(value, limit):
+        left.values -= 1
+        out.append(clean(item, depth + 1, inner, left))
+    if len(out) >= limit:
+        _mark_cut(value, len(out), left, out.append)
+    return out
 
 
-def _clean_other(value: Any, kind: type, depth: int, path: frozenset[int]) -> Any:
+def _mark_cut(value: Any, kept: int, left: _Left, add: Any) -> None:
+    """Mark (and count) the items of ``value`` beyond the ``kept`` ones, if it has more."""
+    try:
+        size = len(value)
+    except Exception:
+        return
+    if type(size) is int and size > kept:
+        left.cut += size - kept
+        add(f"<{size - kept} more items cut>")
+
+
+def _clean_other(value: Any, kind: type, depth: int, path: frozenset[int], left: _Left) -> Any:
     """:func:`clean` of subclasses, containers other than dict/list/tuple, and objects."""
     if issubclass(kind, str):
         return _clean_str(str.__str__(value))
@@ -203,9 +264,9 @@ def _clean_other(value: Any, kind: type, depth: int, path: frozenset[int]) -> An
     if issubclass(kind, float):
         return clean(float.__float__(value))
     if issubclass(kind, (dict, Mapping)):
-        return "<max depth>" if depth >= MAX_DEPTH else _clean_mapping(value, depth, path)
+        return "<max depth>" if depth >= MAX_DEPTH else _clean_mapping(value, depth, path, left)
     if issubclass(kind, (list, tuple, set, frozenset)):
-        return "<max depth>" if depth >= MAX_DEPTH else _clean_items(value, depth, path)
+        return "<max depth>" if depth >= MAX_DEPTH else _clean_items(value, depth, path, left)
     return _scalar(value, kind)
 
 
@@ -224,7 +285,7 @@ def _scalar(value: Any, kind: type) -> Any:
             return safe_str(value)
     enum = sys.modules.get("enum")
     if enum is not None and issubclass(kind, enum.Enum):
-        return clean(value.value, MAX_DEPTH - 1)
+        return clean(value.value, MAX_DEPTH - 1, frozenset(), _Left())
     return safe_repr(value)
 
 
@@ -252,15 +313,17 @@ def _key(key: object) -> str:
     return safe_str(key)
 
 
-def _items(mapping: Any) -> list[tuple[Any, Any]]:
+def _items(mapping: Any, limit: int) -> list[tuple[Any, Any]]:
+    """At most ``limit`` items of ``mapping``, taken before any is cleaned (cleaning one may
+    run code that changes the mapping)."""
     try:
-        return list(mapping.items())
+        return list(islice(mapping.items(), max(limit, 0)))
     except Exception:
         return [("<unreadable mapping>", safe_repr(mapping))]
 
 
-def _iterate(items: Any) -> list[Any]:
+def _iterate(items: Any, limit: int) -> list[Any]:
     try:
-        return list(items)
+        return list(islice(items, max(limit, 0)))
     except Exception:
         return [safe_repr(items)]

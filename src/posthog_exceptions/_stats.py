@@ -23,6 +23,7 @@ DROP_REASONS = (
     "rejected",  # the server refused the batch with 400, 401 or another 4xx
     "retries_exhausted",  # still failing after max_retries
     "shutdown",  # still queued when shutdown() or the exit-time flush ran out of time
+    "timed_out",  # sync_mode: not delivered within shutdown_timeout of its capture
     "before_send",  # the before_send callback returned None
     "before_send_error",  # the before_send callback raised
     "rate_limited",  # an exception of a group over its rate limit (see rate_limit)

@@ -12,7 +12,14 @@ network error, timeout, 408, 5xx           ``RETRY`` after exponential backoff +
                                             least the backoff, then retries
 413                                         ``SPLIT`` the batch in halves and resend;
                                             a single event is dropped as too large
-400, 401, other 4xx, 1xx/3xx               ``REJECT``: drop the batch, log once, count
+400                                         ``ISOLATE``: split the batch in halves and
+                                            resend, so that one malformed event never
+                                            takes the others with it; a single event
+                                            is dropped, logged and counted
+401, other 4xx, 1xx                         ``REJECT``: drop the batch, log once, count
+3xx                                         ``REJECT`` too: a redirect is never followed
+                                            (``requests`` would resend a ``POST`` as a
+                                            body-less ``GET``); the log names ``Location``
 ==========================================  ==========================================
 
 Backoff: 0.5 s doubling to a 10 s cap, plus up to 25 % jitter so that many
@@ -44,6 +51,7 @@ class Verdict:
     RETRY = "retry"
     PAUSE = "pause"
     SPLIT = "split"
+    ISOLATE = "isolate"
     REJECT = "reject"
 
 
@@ -57,6 +65,8 @@ def judge(response: TransportResponse) -> str:
         return Verdict.PAUSE
     if status == 413:
         return Verdict.SPLIT
+    if status == 400:
+        return Verdict.ISOLATE
     return Verdict.REJECT
 
 

@@ -67,6 +67,11 @@ class Pacing:
             self._generation += 1
             self._changed.notify_all()
 
+    @property
+    def stopping(self) -> bool:
+        """``shutdown()`` or the exit has set a deadline."""
+        return self._deadline is not None
+
     def clear_deadline(self) -> None:
         with self._changed:
             self._deadline = None
@@ -156,32 +161,26 @@ class Sender:
             part = waiting[0]
             if not pacing.wait_out_pause(deadline) or pacing.expired(deadline):
                 rest = [payload for each in waiting for payload in each]
-                self._lose(rest, "shutdown")
+                self._lose(rest, "shutdown" if pacing.stopping else "timed_out")
                 return given_up + len(rest)
             generation = pacing.generation  # a flush() from here on cuts the backoff short
-            response = self._post(part)
+            response = self._post(part, deadline)
             verdict = _retry.judge(response)
             if verdict == Verdict.SENT:
                 self._counters.add("sent", len(part))
                 waiting.pop(0)
                 attempt = 0
+            elif verdict in (Verdict.SPLIT, Verdict.ISOLATE) and len(part) > 1:
+                middle = len(part) // 2  # one event must not take the others with it
+                waiting[0:1] = [part[:middle], part[middle:]]
             elif verdict == Verdict.SPLIT:
                 waiting.pop(0)
-                if len(part) == 1:
-                    self._counters.drop("too_large")
-                    logger.warning("the server refused an event as too large (413); dropped it")
-                else:
-                    middle = len(part) // 2
-                    waiting[0:0] = [part[:middle], part[middle:]]
-            elif verdict == Verdict.REJECT:
+                self._counters.drop("too_large")
+                logger.warning("the server refused an event as too large (413); dropped it")
+            elif verdict in (Verdict.REJECT, Verdict.ISOLATE):
                 waiting.pop(0)
                 self._counters.drop("rejected", len(part))
-                logger.warning(
-                    "the server rejected %d events with HTTP %s: %s",
-                    len(part),
-                    response.status,
-                    " ".join(response.body.split())[:300] or "(empty body)",
-                )
+                _log_rejection(len(part), response)
             else:
                 attempt += 1
                 if attempt > self._options.max_retries:
@@ -221,7 +220,7 @@ class Sender:
             logger.info("%s; retrying in %.1f s", _describe(response), seconds)
             self._pacing.backoff(seconds, deadline, generation)
 
-    def _post(self, part: list[Payload]) -> TransportResponse:
+    def _post(self, part: list[Payload], deadline: float | None) -> TransportResponse:
         pieces = [b'{"api_key":', self._key_json, b',"batch":[']
         for index, payload in enumerate(part):
             if index:
@@ -237,15 +236,47 @@ class Sender:
         with self._send_lock:
             self.in_request = True
             try:
+                send_by = getattr(self.transport, "send_by", None)
+                if send_by is not None:  # the HTTP transport: bounded by the deadline too
+                    return send_by(body, self._headers, self._pacing.limit(deadline))  # type: ignore[no-any-return]
                 return self.transport.send(body, self._headers)
             finally:
                 self.in_request = False
+
+    def abort(self) -> None:
+        """End the request on the wire now, if the transport can (the HTTP one can)."""
+        abort = getattr(self.transport, "abort", None)
+        if abort is not None and self.in_request:
+            try:
+                abort()
+            except Exception:
+                internal_error("aborting the request failed")
 
     def close(self) -> None:
         try:
             self.transport.close()
         except Exception:
             internal_error("closing the transport failed")
+
+
+def _log_rejection(count: int, response: TransportResponse) -> None:
+    status = response.status or 0
+    if 300 <= status < 400:
+        logger.warning(
+            "the server answered %d events with a redirect (HTTP %s) to %s, which is not "
+            "followed; they were dropped. Configure that address as the host (a host given "
+            "as http:// that redirects to https:// needs the https:// URL)",
+            count,
+            status,
+            response.location or "(no Location header)",
+        )
+        return
+    logger.warning(
+        "the server rejected %d events with HTTP %s: %s",
+        count,
+        status,
+        " ".join(response.body.split())[:300] or "(empty body)",
+    )
 
 
 def _json_str(text: str) -> bytes:

@@ -34,7 +34,7 @@ MAX_REQUEST_BYTES = 5 * 1024 * 1024
 class TransportResponse:
     """What came back: an HTTP status, or ``status=None`` and ``error`` when no response did."""
 
-    __slots__ = ("body", "error", "retry_after", "status")
+    __slots__ = ("body", "error", "location", "retry_after", "status")
 
     def __init__(
         self,
@@ -42,6 +42,7 @@ class TransportResponse:
         body: str = "",
         retry_after: str | None = None,
         error: str | None = None,
+        location: str | None = None,
     ) -> None:
         self.status = status
         self.body = body
@@ -50,23 +51,39 @@ class TransportResponse:
         """The ``Retry-After`` header, verbatim."""
         self.error = error
         """The network error (connection refused, timeout, reset, …) when there was no response."""
+        self.location = location
+        """The ``Location`` header of a redirect (which is never followed)."""
 
     def __repr__(self) -> str:
         return (
             f"TransportResponse(status={self.status!r}, body={self.body!r}, "
-            f"retry_after={self.retry_after!r}, error={self.error!r})"
+            f"retry_after={self.retry_after!r}, error={self.error!r}, location={self.location!r})"
         )
 
 
 class HttpTransport:
-    """``POST <host>/batch/`` over one keep-alive ``requests.Session``."""
+    """``POST <host>/batch/`` over one keep-alive ``requests.Session``.
+
+    Each request is bounded in all — connecting, sending, the status line, the headers
+    and the answer's body — by ``timeout`` seconds, or by the deadline the sender gives
+    (:meth:`send_by`), whichever comes first (see :mod:`posthog_exceptions._delivery.deadline`).
+    Redirects are never followed: ``requests`` would resend a ``POST`` after a 301 or 302
+    as a body-less ``GET``, and the events would be counted sent while arriving nowhere."""
 
     def __init__(self, host: str, timeout: float) -> None:
         self.url = host + BATCH_PATH
         self.timeout = timeout
         self._session: Any = None
+        self._deadline: Any = None
 
     def send(self, body: bytes, headers: Mapping[str, str]) -> TransportResponse:
+        return self.send_by(body, headers, None)
+
+    def send_by(
+        self, body: bytes, headers: Mapping[str, str], deadline: float | None
+    ) -> TransportResponse:
+        """:meth:`send`, over by ``deadline`` (``time.monotonic()``) if that comes before
+        ``timeout``."""
         with import_lock:
             # Deferred: importing the library must not import requests. netrc is what
             # requests imports on its first request; load it here, under the lock, too.
@@ -74,37 +91,58 @@ class HttpTransport:
 
             import requests
 
+            from . import deadline as _deadline
+
         if self._session is None:
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = USER_AGENT
-            self._session = session
-        started = time.monotonic()
+            self._deadline = _deadline.Deadline(self.timeout)
+            self._session = _deadline.session(self._deadline, USER_AGENT)
+        end = time.monotonic() + self.timeout
+        if deadline is not None:
+            end = min(end, deadline)
+        left = max(end - time.monotonic(), 0.001)
+        self._deadline.at = end
+        try:
+            return self._post(requests, body, headers, left)
+        finally:
+            self._deadline.at = None
+
+    def _post(
+        self, requests: Any, body: bytes, headers: Mapping[str, str], left: float
+    ) -> TransportResponse:
         try:
             response = self._session.post(
-                self.url, data=body, headers=dict(headers), timeout=self.timeout, stream=True
+                self.url,
+                data=body,
+                headers=dict(headers),
+                timeout=left,
+                stream=True,
+                allow_redirects=False,
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, OSError) as exc:
             return TransportResponse(status=None, error=_describe(exc))
-        # The status has arrived. Read at most 500 bytes of the body, for log lines, and
-        # stop at the timeout: requests' timeout bounds each read, not a body that trickles.
+        # The status has arrived. Read at most 500 bytes of the body, for log lines (the
+        # deadline bounds a body that trickles).
         excerpt = bytearray()
         try:
-            for byte in response.iter_content(1):
-                excerpt += byte
-                if len(excerpt) >= 500 or time.monotonic() - started > self.timeout:
+            for chunk in response.iter_content(500):
+                excerpt += chunk
+                if len(excerpt) >= 500:
                     break
-        except requests.RequestException:
-            pass  # the body broke off; the status still says what the server did
+        except (requests.RequestException, OSError):
+            pass  # the body broke off or ran out of time; the status says what the server did
         finally:
             response.close()
         return TransportResponse(
             status=response.status_code,
-            body=excerpt.decode("utf-8", "replace"),
+            body=excerpt[:500].decode("utf-8", "replace"),
             retry_after=response.headers.get("Retry-After"),
+            location=response.headers.get("Location"),
         )
+
+    def abort(self) -> None:
+        """End the request under way now (called from another thread)."""
+        if self._deadline is not None:
+            self._deadline.abort()
 
     def close(self) -> None:
         session, self._session = self._session, None

@@ -33,18 +33,16 @@ import time
 
 from posthog_exceptions._log import internal_error, logger
 from posthog_exceptions._own import OwnLock, work
-from posthog_exceptions._payload import size
 
 from . import process as _process
-from .ledger import Ledger
+from .queue import Batch, EventQueue
 from .replay import Replay
 from .sender import Pacing, Sender
 from .spool import Spool
-from .transport import MAX_REQUEST_BYTES, HttpTransport
+from .transport import HttpTransport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections import deque
     from typing import Any
 
     from posthog_exceptions._config import Options
@@ -52,19 +50,9 @@ if TYPE_CHECKING:
     from posthog_exceptions._stats import Counters
 
 THREAD_NAME = "posthog-exceptions-worker"
-
-
-class Batch:
-    """Events taken from the queue together, and what the ledger holds for them."""
-
-    __slots__ = ("first", "payloads", "reserved")
-
-    def __init__(self, first: int, payloads: list[Payload], reserved: int) -> None:
-        self.first = first
-        """The sequence number of the first event (``flush()`` waits by these)."""
-        self.payloads = payloads
-        self.reserved = reserved
-        """The bytes reserved in the ledger for the request body made of them."""
+EXIT_GRACE = 0.5
+"""Seconds the exit waits, past its deadline, for a batch given up in flight to be spooled
+or counted (its request ends at the deadline)."""
 
 
 class Worker:
@@ -84,23 +72,17 @@ class Worker:
 
     def _reset(self) -> None:
         """Fresh state; also what a forked child starts from."""
-        from collections import deque  # deferred: importing the library stays cheap
-
         options = self._options
         self._lock = OwnLock()  # never waited for by code that interrupts its holder
         self._work = threading.Condition(self._lock)  # type: ignore[arg-type]  # the delivery thread waits here
         self._progress = threading.Condition(self._lock)  # type: ignore[arg-type]
-        self._queue: deque[tuple[int, Payload]] = deque()  # (sequence number, event)
-        # The memory of the events queued or being sent (a frame's JSON that several of them
-        # share counts once); max_queue_bytes bounds it.
-        self._held = Ledger()
-        self._last_seq = 0
-        self._inflight: dict[int, int] = {}  # batches being delivered: first sequence -> size
+        self._queue = EventQueue(options.max_queue_size, options.max_queue_bytes, self._counters)
         self._thread: threading.Thread | None = None
         self._direct = options.sync_mode  # deliver from the calling thread
         self._closed = False  # shutdown() was called: accept nothing more
         self._stopping = False  # the delivery thread should end once the queue is empty
         self._exiting = False  # the exit-time flush has run
+        self._exit_by: float | None = None  # the exit's time budget ends then
         self._burst = 0  # events dropped since the queue last had room
         self._pacing = Pacing()
         self._replay = Replay(options, self._counters, self._spool, self._pacing)
@@ -122,15 +104,12 @@ class Worker:
             if self._closed:
                 self._counters.drop("shutdown")
                 refused: tuple[Any, ...] | None = ("closed",)
-            elif len(self._queue) >= options.max_queue_size or not self._held.admit(
-                payload, options.max_queue_bytes
-            ):
+            elif not self._queue.admit_locked(payload, uuid):
                 self._counters.drop("queue_full")
                 self._burst += 1
-                refused = ("full", len(self._queue), self._held.total, self._burst)
+                refused = ("full", len(self._queue), self._queue.held.total, self._burst)
             else:
                 refused = None
-                self._accept_locked(payload, uuid)
                 recovered, self._burst = self._burst, 0
                 direct = self._direct or not self._ensure_thread()
                 if not direct:
@@ -145,20 +124,11 @@ class Worker:
             # reacting to it): queue it; the delivery under way sends it next. Delivering
             # here would wait on this thread's own send lock.
             return True
-        if direct:
-            bounded = self._exiting or not options.sync_mode
-            self._drain_here(time.monotonic() + options.shutdown_timeout if bounded else None)
+        if direct:  # sync mode, or at exit: each capture waits at most shutdown_timeout
+            self._drain_here(time.monotonic() + options.shutdown_timeout)
             if not self._exiting:
                 self._replay.maybe_run(self._sender.deliver)
         return True
-
-    def _accept_locked(self, payload: Payload, uuid: str | None) -> None:
-        """Counted first, then queued, then marked (``work.queued``) in C calls only: a
-        capture that runs out of stack here either queued the event or did not."""
-        self._counters.add("queued")
-        self._last_seq += 1
-        self._queue.append((self._last_seq, payload))
-        work.queued = uuid
 
     def pending(self) -> int:
         if work.holding:  # interrupting the library on this thread: read, do not wait
@@ -170,8 +140,8 @@ class Worker:
         """Wait until every event queued before this call is delivered or given up."""
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         with self._lock:
-            target = self._last_seq
-            if self._settled(target):
+            target = self._queue.last_seq
+            if self._queue.settled_locked(target):
                 return True
             if threading.current_thread() is self._thread:
                 return False  # called from a before_send running on the worker: cannot wait
@@ -207,19 +177,36 @@ class Worker:
         if thread is None or not thread.is_alive():
             self._sender.close()
         with self._lock:
-            settled = not self._inflight and not self._replay.busy
+            settled = not self._queue.inflight and not self._replay.busy
         return settled and self._shutdown_losses() == lost_before
 
-    def at_exit(self) -> None:
-        """The exit-time flush; events captured after it are sent from the capturing thread."""
+    def flush_for_exit(self) -> bool:
+        """Flush within the exit's time budget (``shutdown_timeout``, counted from the first
+        call: the fatal-error flush and the exit-time flush share it)."""
+        return self.flush(max(self._exit_deadline() - time.monotonic(), 0.0))
+
+    def _exit_deadline(self) -> float:
         with self._lock:
-            idle = not self._queue and not self._inflight and not self._replay.busy
+            if self._exit_by is None:
+                self._exit_by = time.monotonic() + self._options.shutdown_timeout
+            return self._exit_by
+
+    def at_exit(self) -> None:
+        """The exit-time flush, within what is left of the exit's time budget; events
+        captured after it are sent from the capturing thread."""
+        deadline = self._exit_deadline()
+        with self._lock:
+            idle = not self._queue and not self._queue.inflight and not self._replay.busy
             self._direct = self._exiting = True
         if not idle:
-            self._finish(time.monotonic() + self._options.shutdown_timeout)
+            self._finish(deadline)
             with self._lock:  # a batch given up in flight is being spooled or counted
-                if not self._sender.in_request:
-                    self._wait_settled(self._last_seq, time.monotonic() + 0.5)
+                self._wait_settled(self._queue.last_seq, time.monotonic() + EXIT_GRACE)
+                abandoned = self._queue.abandon_locked()
+                self._progress.notify_all()
+            if abandoned:  # still on the wire when the process ends: counted, not lost
+                self._counters.drop("shutdown", abandoned)
+                logger.warning("%d events were still being sent at exit; dropped", abandoned)
         self._pacing.clear_deadline()
 
     def _shutdown_losses(self) -> int:
@@ -231,21 +218,20 @@ class Worker:
         spooled_before = self._counters.spooled
         self._pacing.hurry(deadline)
         with self._lock:
-            target = self._last_seq
+            target = self._queue.last_seq
             alive = self._thread is not None and self._thread.is_alive()
             self._work.notify_all()
         if not alive:
             self._drain_here(deadline)
         with self._lock:
-            self._wait_settled(target, deadline)
+            settled = self._wait_settled(target, deadline)
+        if not settled:
+            self._sender.abort()  # a request still on the wire: its events are given up now
         self._replay.wait_idle(deadline)  # a spool being sent
         with self._lock:
             self._stopping = True
-            in_flight = sum(self._inflight.values())
-            leftover = [payload for _, payload in self._queue]
-            self._queue.clear()
-            for payload in leftover:
-                self._held.remove(payload)
+            in_flight = sum(self._queue.inflight.values())
+            leftover = self._queue.drain_locked()
             self._work.notify_all()
         self._replay.lose(leftover, "shutdown")
         dropped = self._counters.dropped["shutdown"] - dropped_before
@@ -291,7 +277,7 @@ class Worker:
                 with self._lock:
                     while not self._queue and not self._stopping:
                         self._work.wait()
-                    batch = self._take_locked()
+                    batch = self._queue.take_locked(self._options.batch_size)
                 if batch is None:
                     return
                 if not self._deliver(batch, None):
@@ -305,29 +291,10 @@ class Worker:
         """Deliver everything queued from the calling thread (sync mode, exit time)."""
         while True:
             with self._lock:
-                batch = self._take_locked()
+                batch = self._queue.take_locked(self._options.batch_size)
             if batch is None:
                 return
             self._deliver(batch, deadline)
-
-    def _take_locked(self) -> Batch | None:
-        if not self._queue:
-            return None
-        payloads: list[Payload] = []
-        total = 0
-        limit = self._options.batch_size
-        queue = self._queue
-        first = queue[0][0]
-        while queue and len(payloads) < limit:
-            item_size = size(queue[0][1])
-            if payloads and total + item_size + len(payloads) > MAX_REQUEST_BYTES:
-                break
-            payloads.append(queue.popleft()[1])
-            total += item_size
-        self._inflight[first] = len(payloads)
-        # Held in memory until delivered or given up, and so is the request body made of it.
-        self._held.reserve(total)
-        return Batch(first, payloads, total)
 
     def _deliver(self, batch: Batch, deadline: float | None) -> int:
         """Deliver a batch taken from the queue; returns how many events were given up."""
@@ -335,22 +302,13 @@ class Worker:
             return self._sender.deliver(batch.payloads, deadline)
         finally:
             with self._lock:
-                del self._inflight[batch.first]
-                self._held.release(batch.reserved)
-                for payload in batch.payloads:
-                    self._held.remove(payload)
+                self._queue.settle_locked(batch)
                 self._progress.notify_all()
 
     # ----------------------------------------------------------- waiting
 
-    def _settled(self, target: int) -> bool:
-        """Lock held: is every event up to sequence ``target`` delivered or given up?"""
-        if self._queue and self._queue[0][0] <= target:
-            return False
-        return all(first > target for first in self._inflight)
-
     def _wait_settled(self, target: int, deadline: float | None) -> bool:
-        while not self._settled(target):
+        while not self._queue.settled_locked(target):
             if deadline is None:
                 self._progress.wait()
                 continue

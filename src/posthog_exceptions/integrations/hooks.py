@@ -50,7 +50,7 @@ if TYPE_CHECKING:
             properties: Mapping[str, Any] | None = None,
         ) -> str | None: ...
 
-        def flush(self, timeout: float | None = None) -> bool: ...
+        def _flush_for_exit(self) -> bool: ...
 
 
 _lock = threading.Lock()
@@ -106,15 +106,20 @@ def _call_previous(key: str, default: Callable[..., None], *args: Any) -> None:
 def _excepthook(
     exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
 ) -> None:
+    client = None
     try:
         client = _client
         if client is not None:
             client._capture(EXCEPTHOOK, (exc_type, exc, tb))
-            client.flush(timeout=client.options.shutdown_timeout)
     except Exception:
         internal_error("the sys.excepthook integration failed")
     finally:
         _call_previous("sys.excepthook", sys.__excepthook__, exc_type, exc, tb)
+    if client is not None:  # the traceback is printed: now deliver, before the process ends
+        try:
+            client._flush_for_exit()
+        except Exception:
+            internal_error("the sys.excepthook integration failed")
 
 
 def _threading_excepthook(args: threading.ExceptHookArgs) -> None:
