@@ -248,3 +248,95 @@ def test_thread_hook_in_process() -> None:
     event = cap.only()
     assert event["properties"]["$thread_name"] == "t-1"
     assert frames(exceptions(event)[0])[-1]["function"].endswith("work")
+
+
+WRAPPED_AGAIN = """
+import sys, threading, posthog_exceptions
+posthog_exceptions.init(KEY, host=sys.argv[1])
+saved = {"sys": sys.excepthook, "thread": threading.excepthook, "raw": sys.unraisablehook}
+# An application (or an APM agent) wraps the hooks after init(), calling what it found
+# through module globals, which no one can see through.
+def app_excepthook(*args):
+    print("app excepthook ran", file=sys.stderr)
+    saved["sys"](*args)
+def app_thread_hook(args):
+    print("app thread hook ran", file=sys.stderr)
+    saved["thread"](args)
+def app_unraisable_hook(unraisable):
+    print("app unraisable hook ran", file=sys.stderr)
+    saved["raw"](unraisable)
+sys.excepthook, threading.excepthook = app_excepthook, app_thread_hook
+sys.unraisablehook = app_unraisable_hook
+posthog_exceptions.init(KEY, host=sys.argv[1])  # and init() runs again
+thread = threading.Thread(target=lambda: 1 / 0)
+thread.start()
+thread.join()
+class Leaky:
+    def __del__(self):
+        raise ValueError("in __del__")
+Leaky()
+raise RuntimeError("the program dies")
+"""
+
+
+def test_hooks_wrapped_by_the_application_then_installed_again_run_once_each(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(WRAPPED_AGAIN.replace("KEY", repr(API_KEY)), encoding="utf-8")
+    result = run_python(script, server.url)
+    assert result.returncode == 1
+    for hook in ("excepthook", "thread hook", "unraisable hook"):
+        assert result.stderr.count(f"app {hook} ran") == 1, result.stderr[-2000:]
+    assert result.stderr.count("RuntimeError: the program dies") == 1
+    sources = sorted(e["properties"]["$exception_source"] for e in exception_events(server))
+    assert sources == [
+        "python.sys_excepthook",
+        "python.threading_excepthook",
+        "python.unraisablehook",
+    ]
+
+
+SENTRY_AFTER_US = """
+import sys, posthog_exceptions, sentry_sdk
+from sentry_sdk.integrations.unraisablehook import UnraisablehookIntegration
+def app_excepthook(*args):  # the application's own hook, installed before both SDKs
+    print("app excepthook ran", file=sys.stderr)
+    sys.__excepthook__(*args)
+sys.excepthook = app_excepthook
+posthog_exceptions.init(KEY, host=sys.argv[1])
+sentry_sdk.init(dsn=sys.argv[2], integrations=[UnraisablehookIntegration()],
+                default_integrations=True, shutdown_timeout=5)
+posthog_exceptions.init(KEY, host=sys.argv[1])
+class Leaky:
+    def __del__(self):
+        raise ValueError("in __del__")
+Leaky()
+raise RuntimeError("the program dies")
+"""
+
+
+def test_with_sentry_initialised_after_us_and_init_again_each_sdk_sends_once(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    import gzip
+
+    pytest.importorskip("sentry_sdk")
+    with RecordingServer() as sentry:
+        dsn = f"http://publickey@127.0.0.1:{sentry.port}/1"
+        script = tmp_path / "app.py"
+        script.write_text(SENTRY_AFTER_US.replace("KEY", repr(API_KEY)), encoding="utf-8")
+        result = run_python(script, server.url, dsn)
+        envelopes = [
+            gzip.decompress(r.raw) if r.raw[:2] == b"\x1f\x8b" else r.raw
+            for r in sentry.requests
+            if r.path.endswith("/envelope/")
+        ]
+    assert result.returncode == 1
+    assert result.stderr.count("app excepthook ran") == 1, result.stderr[-2000:]
+    assert result.stderr.count("RuntimeError: the program dies") == 1
+    sources = sorted(e["properties"]["$exception_source"] for e in exception_events(server))
+    assert sources == ["python.sys_excepthook", "python.unraisablehook"]
+    sent_by_sentry = b"\n".join(envelopes)
+    assert sent_by_sentry.count(b'"type":"RuntimeError"') == 1
+    assert sent_by_sentry.count(b'"type":"ValueError"') == 1

@@ -1,9 +1,9 @@
 """The interpreter's official hooks for errors nobody caught.
 
 - ``sys.excepthook``: an unhandled error in the main thread. Sent with
-  ``handled: false`` and level ``fatal``, then *delivered* (a flush bounded by
-  ``shutdown_timeout``) before the previous hook prints the traceback, because
-  the process is about to end.
+  ``handled: false`` and level ``fatal``; the previous hook prints the traceback,
+  then the event is *delivered* (the fatal-error flush and the exit-time flush share
+  one ``shutdown_timeout``), because the process is about to end.
 - ``threading.excepthook``: an error that ended a thread. ``handled: false``,
   level ``error``, the thread's name in ``$thread_name``.
 - ``sys.unraisablehook``: errors Python can only print — in ``__del__``,
@@ -11,11 +11,16 @@
 
 Etiquette: each hook captures inside a guard and then *always* calls the hook
 it replaced, so the usual traceback is still printed and the exit status is
-unchanged. Installing twice is harmless; the most recent client wins.
-Uninstalling restores a hook only where ours is still the installed one (if
-someone wrapped ours since, it stays in their chain and just passes calls
-through). ``sys.excepthook`` is left alone in interactive sessions unless
-``capture_interactive=True``: a typo at the ``>>>`` prompt is not a bug.
+unchanged. Installing twice is harmless; the most recent client wins. Other
+SDKs wrap these hooks too: installing does nothing when ours is already in the
+chain (on top, or wrapped by a hook that still calls it), and where a wrapper
+cannot be seen through and ours goes on top again, each call of ours hands on
+to the hook beneath the right installation, so that every hook in the chain runs
+once and no two wrappers call each other forever. Uninstalling restores a hook
+only where ours is still the installed one (if someone wrapped ours since, it
+stays in their chain and just passes calls through). ``sys.excepthook`` is left
+alone in interactive sessions unless ``capture_interactive=True``: a typo at the
+``>>>`` prompt is not a bug.
 """
 
 from __future__ import annotations
@@ -56,7 +61,11 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _THREAD_HOOK_DEFAULT = getattr(threading, "__excepthook__", threading.excepthook)  # 3.9 has none
 _client: Client | None = None
-_previous: dict[str, Any] = {}
+_below: dict[str, list[Callable[..., None]]] = {}
+"""Per hook: what was installed beneath ours, one entry per time ours was put on top."""
+_active = threading.local()
+"""Per thread and hook: how many calls of ours are under way (``getattr(_active, key)``)."""
+_SEARCH_DEPTH = 6
 
 
 def install(client: Client) -> None:
@@ -65,9 +74,9 @@ def install(client: Client) -> None:
         _client = client
         interactive = hasattr(sys, "ps1") or bool(sys.flags.interactive)
         if not interactive or client.options.capture_interactive:
-            _swap(sys, "excepthook", _excepthook)
-        _swap(threading, "excepthook", _threading_excepthook)
-        _swap(sys, "unraisablehook", _unraisablehook)
+            _put_on_top(sys, "excepthook", _excepthook)
+        _put_on_top(threading, "excepthook", _threading_excepthook)
+        _put_on_top(sys, "unraisablehook", _unraisablehook)
 
 
 def uninstall(client: Client | None = None) -> None:
@@ -82,25 +91,72 @@ def uninstall(client: Client | None = None) -> None:
             (threading, "excepthook", _threading_excepthook),
             (sys, "unraisablehook", _unraisablehook),
         ):
-            key = f"{owner.__name__}.{name}"
-            if getattr(owner, name) is ours and key in _previous:
-                setattr(owner, name, _previous.pop(key))
+            below = _below.get(f"{owner.__name__}.{name}")
+            if getattr(owner, name) is ours and below:
+                setattr(owner, name, below.pop())
 
 
 def installed_client() -> Client | None:
     return _client
 
 
-def _swap(owner: Any, name: str, ours: Callable[..., None]) -> None:
+def _put_on_top(owner: Any, name: str, ours: Callable[..., None]) -> None:
+    """Install ``ours`` unless it is already in the chain — on top, or wrapped by a hook
+    that still calls it (another SDK's, an APM agent's, the application's)."""
     current = getattr(owner, name)
-    if current is not ours:
-        _previous[f"{owner.__name__}.{name}"] = current
-        setattr(owner, name, ours)
+    if current is ours or _reaches(current, ours):
+        return
+    _below.setdefault(f"{owner.__name__}.{name}", []).append(current)
+    setattr(owner, name, ours)
+
+
+def _reaches(hook: object, target: object) -> bool:
+    """Whether ``hook`` is a wrapper that calls ``target``, as far as one can tell without
+    calling it: through ``__wrapped__``, bound methods, ``functools.partial`` and the
+    variables its closure holds, a few levels deep."""
+    seen: set[int] = set()
+    todo = [(hook, 0)]
+    while todo:
+        candidate, depth = todo.pop()
+        if candidate is target:
+            return True
+        if depth >= _SEARCH_DEPTH or id(candidate) in seen:
+            continue
+        seen.add(id(candidate))
+        try:
+            inner = [getattr(candidate, a, None) for a in ("__wrapped__", "__func__", "func")]
+            function = getattr(candidate, "__func__", candidate)
+            for cell in getattr(function, "__closure__", None) or ():
+                try:
+                    inner.append(cell.cell_contents)
+                except ValueError:  # an empty cell
+                    continue
+        except Exception:
+            continue
+        todo.extend((item, depth + 1) for item in inner if item is not None and callable(item))
+    return False
 
 
 def _call_previous(key: str, default: Callable[..., None], *args: Any) -> None:
-    previous = _previous.get(key, default)
-    previous(*args)
+    """Call what is beneath our hook. A call of ours under way on this thread already
+    means the chain leads back to us (a hook that wrapped ours and was wrapped by ours in
+    turn): each level of ours then hands on to the hook beneath the installation one
+    further down, so that every hook of the chain runs once and the chain ends."""
+    level = getattr(_active, key, 0)
+    below = _below.get(key) or ()
+    index = len(below) - 1 - level
+    previous = below[index] if index >= 0 else default
+    setattr(_active, key, level + 1)
+    try:
+        previous(*args)
+    finally:
+        setattr(_active, key, level)
+
+
+def _first(key: str) -> bool:
+    """Whether this is the outermost call of our ``key`` hook on this thread (only that
+    one captures: a deeper one is the chain coming back to us)."""
+    return not getattr(_active, key, 0)
 
 
 def _excepthook(
@@ -108,7 +164,7 @@ def _excepthook(
 ) -> None:
     client = None
     try:
-        client = _client
+        client = _client if _first("sys.excepthook") else None
         if client is not None:
             client._capture(EXCEPTHOOK, (exc_type, exc, tb))
     except Exception:
@@ -124,7 +180,7 @@ def _excepthook(
 
 def _threading_excepthook(args: threading.ExceptHookArgs) -> None:
     try:
-        client = _client
+        client = _client if _first("threading.excepthook") else None
         if client is not None and args.exc_value is not None:
             thread = args.thread
             client._capture(
@@ -140,7 +196,7 @@ def _threading_excepthook(args: threading.ExceptHookArgs) -> None:
 
 def _unraisablehook(unraisable: Any) -> None:
     try:
-        client = _client
+        client = _client if _first("sys.unraisablehook") else None
         exc = getattr(unraisable, "exc_value", None)
         if client is not None and exc is not None:
             client._capture(
