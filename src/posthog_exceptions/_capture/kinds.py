@@ -88,6 +88,14 @@ LOGGING = CaptureKind(
     "logger", handled=True, level="error", source="python.logging", automatic=True
 )
 """A log record carrying an exception (or an error message): the program logged it."""
+MULTIPROCESSING = CaptureKind(
+    "multiprocessing",
+    handled=False,
+    level="error",
+    source="python.multiprocessing",
+    automatic=True,
+)
+"""An exception that escaped the target of a ``multiprocessing`` child process."""
 ASYNCIO = CaptureKind(
     "asyncio", handled=False, level="error", source="python.asyncio", automatic=True
 )

@@ -66,6 +66,7 @@ class Worker:
         )
         self._reset()
         _process.track(self)
+        _process.watch_children()
         if not options.sync_mode and self._replay.has_pending():
             with self._lock:  # events from an earlier process wait: start sending them now
                 self._ensure_thread(replay_first=True)  # (an early exit waits for them)

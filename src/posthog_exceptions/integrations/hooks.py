@@ -29,7 +29,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
-from posthog_exceptions._capture.kinds import EXCEPTHOOK, THREADING, UNRAISABLE
+from posthog_exceptions._capture.kinds import EXCEPTHOOK, MULTIPROCESSING, THREADING, UNRAISABLE
+from posthog_exceptions._delivery import process as _process
 from posthog_exceptions._log import internal_error
 from posthog_exceptions._serialize import safe_repr
 
@@ -77,6 +78,7 @@ def install(client: Client) -> None:
             _put_on_top(sys, "excepthook", _excepthook)
         _put_on_top(threading, "excepthook", _threading_excepthook)
         _put_on_top(sys, "unraisablehook", _unraisablehook)
+    _process.before_child_exit(_report_child_exception)
 
 
 def uninstall(client: Client | None = None) -> None:
@@ -157,6 +159,14 @@ def _first(key: str) -> bool:
     """Whether this is the outermost call of our ``key`` hook on this thread (only that
     one captures: a deeper one is the chain coming back to us)."""
     return not getattr(_active, key, 0)
+
+
+def _report_child_exception(exc: BaseException) -> None:
+    """An exception escaping a ``multiprocessing`` child's target: the child prints it and
+    ends, never reaching ``sys.excepthook``."""
+    client = _client
+    if client is not None:
+        client._capture(MULTIPROCESSING, exc)
 
 
 def _excepthook(
