@@ -155,7 +155,7 @@ class Client:
         ``"{{ default }}"`` stands for the automatic key) overrides the grouping; ``level``
         is one of fatal, error (the default), warning, log, info, debug.
         """
-        return self._capture(
+        return self._capture_unguarded(  # (this method is the boundary)
             MANUAL,
             exception,
             distinct_id=distinct_id,
@@ -218,9 +218,8 @@ class Client:
 
     # ------------------------------------------------------------- internals
 
-    @never_raise(None, headroom=True)
     @capture_entry
-    def _capture(
+    def _capture_unguarded(
         self,
         kind: CaptureKind,
         exception: ExceptionArg,
@@ -272,6 +271,10 @@ class Client:
         if uid is not None:
             mark_sent(exc, uid)
         return uid
+
+    _capture = never_raise(None, headroom=True)(_capture_unguarded)
+    """The one path of every exception (see :meth:`_capture_unguarded`), as a never-raise
+    boundary: what the hooks, the decorator and the integrations call."""
 
     def _invalid(self, message: str) -> str | None:
         """Count and log a call that cannot become an event; returns ``None`` for the caller."""

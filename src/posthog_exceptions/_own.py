@@ -30,6 +30,7 @@ PACKAGE = __name__.rpartition(".")[0]
 DIRECTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 """The package's folder, with a trailing separator (so a sibling ``…_extra`` never matches)."""
 _PREFIX = PACKAGE + "."
+_get_ident = threading.get_ident
 
 
 def is_own_module(name: object) -> bool:
@@ -83,10 +84,11 @@ class OwnLock:
     Works with :class:`threading.Condition`. ``holding`` is raised before the lock is
     taken and lowered after it is released (see the module docstring)."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_lock", "_owner")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._owner = 0  # the holder's thread id (for Condition: _is_owned)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         state = work
@@ -96,11 +98,14 @@ class OwnLock:
         except BaseException:
             state.holding -= 1
             raise
-        if not taken:
+        if taken:
+            self._owner = _get_ident()
+        else:
             state.holding -= 1
         return taken
 
     def release(self) -> None:
+        self._owner = 0
         self._lock.release()
         work.holding -= 1
 
@@ -111,6 +116,17 @@ class OwnLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+    # What threading.Condition asks of its lock, answered directly (its fallbacks would
+    # take and release the lock once more on every notify).
+    def _is_owned(self) -> bool:
+        return self._owner == _get_ident()
+
+    def _release_save(self) -> None:
+        self.release()
+
+    def _acquire_restore(self, _state: object) -> None:
+        self.acquire()
 
 
 def forget_locks() -> None:

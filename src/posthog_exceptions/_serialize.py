@@ -188,18 +188,7 @@ def clean(
     if kind is float:
         return value if math.isfinite(value) else str(value)
     if _left is None:  # the outermost container: the budget of this copy starts here
-        _left = _Left()
-        copied = clean(value, _depth, _path, _left)
-        if _left.cut:
-            from ._log import logger
-
-            logger.warning(
-                "a value held too many items (%d per container, %d in all); %d were cut",
-                MAX_ITEMS,
-                MAX_VALUES,
-                _left.cut,
-            )
-        return copied
+        return _clean_outermost(value, kind, _depth, _path)
     if kind is dict:
         if _depth >= MAX_DEPTH:
             return "<max depth>"
@@ -212,6 +201,30 @@ def clean(
         return _clean_other(value, kind, _depth, _path, _left)
     except Exception:
         return safe_repr(value)
+
+
+def _clean_outermost(value: Any, kind: type, depth: int, path: frozenset[int]) -> Any:
+    if kind is dict and len(value) <= MAX_ITEMS:
+        for item in value.values():  # the common case: a few scalar properties
+            if type(item) not in _SCALARS:
+                break
+        else:
+            return {_key(k): clean(v) for k, v in value.items()}
+    left = _Left()
+    copied = clean(value, depth, path, left)
+    if left.cut:
+        from ._log import logger
+
+        logger.warning(
+            "a value held too many items (%d per container, %d in all); %d were cut",
+            MAX_ITEMS,
+            MAX_VALUES,
+            left.cut,
+        )
+    return copied
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _clean_mapping(value: Any, depth: int, path: frozenset[int], left: _Left) -> Any:

@@ -55,10 +55,32 @@ class Counters:
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
 
     def add(self, name: str, count: int = 1) -> None:
-        self._update(name, count)
+        state = work
+        if state.counting:  # re-entered on this thread: its outer update folds this in
+            self._deferred.append((name, count))
+            return
+        state.counting = True
+        try:
+            with self._lock:
+                setattr(self, name, getattr(self, name) + count)
+                if self._deferred:
+                    self._fold()
+        finally:
+            state.counting = False
 
     def drop(self, reason: str, count: int = 1) -> None:
-        self._update(reason, count)
+        state = work
+        if state.counting:
+            self._deferred.append((reason, count))
+            return
+        state.counting = True
+        try:
+            with self._lock:
+                self.dropped[reason] += count
+                if self._deferred:
+                    self._fold()
+        finally:
+            state.counting = False
 
     def snapshot(self, pending: int) -> Stats:
         state = work
@@ -69,19 +91,6 @@ class Counters:
             with self._lock:
                 self._fold()
                 return self._read(pending)
-        finally:
-            state.counting = False
-
-    def _update(self, name: str, count: int) -> None:
-        state = work
-        if state.counting:  # re-entered on this thread: its outer update folds this in
-            self._deferred.append((name, count))
-            return
-        state.counting = True
-        try:
-            with self._lock:
-                self._apply(name, count)
-                self._fold()
         finally:
             state.counting = False
 
