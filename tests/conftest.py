@@ -50,7 +50,8 @@ def _fail_on_swallowed_errors(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY", "POSTHOG_HOST", "POSTHOG_INBOX_DB"):
+    names = ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY", "POSTHOG_HOST", "POSTHOG_INBOX_DB")
+    for var in (*names, "POSTHOG_RELEASE_ID"):
         monkeypatch.delenv(var, raising=False)
     yield
     client = _default.client

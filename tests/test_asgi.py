@@ -50,9 +50,9 @@ def test_plain_asgi_sends_what_escapes_once_without_secrets(server: RecordingSer
     props = event["properties"]
     entry = props["$exception_list"][0]
     assert entry["type"] == "OrderFailed"
-    assert entry["mechanism"]["type"] == "asgi"
+    assert entry["mechanism"]["type"] == "middleware"
     assert entry["mechanism"]["handled"] is False
-    assert props["$exception_source"] == "python.asgi"
+    assert props["$exception_source"] == "asgi.middleware"
     assert props["$request_method"] == "POST"
     assert props["$request_path"] == "/boom"
     assert props["$current_url"] == f"{url}/boom"
@@ -121,7 +121,7 @@ def test_starlette_sends_500s_with_the_route_and_nothing_else(server: RecordingS
     (event,) = exception_events(client, server)
     entry = assert_request_failure(
         event,
-        integration="starlette",
+        source="starlette.middleware",
         url=url,
         path="/orders/42",
         route="/orders/{order_id:int}",
@@ -211,4 +211,5 @@ def test_fastapi_sends_500s_only(server: RecordingServer) -> None:
     assert by_path["/items/5"]["$request_route"] == "/items/{item_id}"
     assert by_path["/sync/6"]["$request_route"] == "/sync/{item_id}"
     for props in by_path.values():
-        assert props["$exception_list"][0]["mechanism"]["type"] == "starlette"
+        assert props["$exception_list"][0]["mechanism"]["type"] == "middleware"
+        assert props["$exception_source"] == "starlette.middleware"

@@ -78,7 +78,12 @@ def test_task_exception_never_retrieved_is_sent_once(
     assert props["$asyncio_task_name"] == "billing-task"
     (entry,) = exceptions(event)
     assert entry["type"] == "ValueError"
-    assert entry["mechanism"] == {"type": "asyncio", "handled": False, "exception_id": 0}
+    assert entry["mechanism"] == {
+        "type": "onunhandledrejection",
+        "handled": False,
+        "synthetic": False,
+        "exception_id": 0,
+    }
     assert frames(entry)[-1]["function"] == "fail"
     # No previous handler: the loop's default one still logged the usual message.
     assert "Task exception was never retrieved" in caplog.text

@@ -40,7 +40,11 @@ def test_bare_decorator_reraises_and_sends(cap: Captured) -> None:
     with pytest.raises(ZeroDivisionError):
         divide(1, 0)
     entry = only_entry(cap)
-    assert entry["mechanism"] == {"type": "decorator", "exception_id": 0}  # handled unknown
+    assert entry["mechanism"] == {  # handled unknown
+        "type": "decorator",
+        "synthetic": False,
+        "exception_id": 0,
+    }
     assert frames(entry)[-1]["function"].endswith("divide")
     assert divide.__name__ == "divide"
     assert divide.__doc__ == "Divide."

@@ -134,7 +134,7 @@ def test_500s_are_sent_once_with_the_route_and_without_secrets(
     (event,) = exception_events(client, server)
     entry = assert_request_failure(
         event,
-        integration="django",
+        source="django.middleware",
         url=url,
         path="/orders/42/",
         route="orders/<int:order_id>/",

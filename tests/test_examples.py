@@ -167,15 +167,33 @@ def test_the_demo_runs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("script", "mechanism", "route", "distinct_id", "value"),
+    ("script", "source", "route", "distinct_id", "value"),
     [
-        ("django_app.py", "django", "invoices/<int:invoice_id>/", "user-12", "invoice 12"),
-        ("flask_app.py", "flask", "/orders/<int:order_id>", "user-42", "order 7"),
-        ("fastapi_app.py", "starlette", "/items/{item_id}", "u-7", "no price for item 3"),
+        (
+            "django_app.py",
+            "django.middleware",
+            "invoices/<int:invoice_id>/",
+            "user-12",
+            "invoice 12",
+        ),
+        (
+            "flask_app.py",
+            "flask.got_request_exception",
+            "/orders/<int:order_id>",
+            "user-42",
+            "order 7",
+        ),
+        (
+            "fastapi_app.py",
+            "starlette.middleware",
+            "/items/{item_id}",
+            "u-7",
+            "no price for item 3",
+        ),
     ],
 )
 def test_web_framework_apps(
-    inbox: Inbox, script: str, mechanism: str, route: str, distinct_id: str, value: str
+    inbox: Inbox, script: str, source: str, route: str, distinct_id: str, value: str
 ) -> None:
     result = run_example(inbox, script, "--once")
     assert result.returncode == 0, result.stderr
@@ -184,7 +202,8 @@ def test_web_framework_apps(
     assert error["distinct_id"] == distinct_id
     props = error["properties"]
     entry = props["$exception_list"][0]
-    assert entry["mechanism"]["type"] == mechanism
+    assert entry["mechanism"]["type"] == "middleware"
+    assert props["$exception_source"] == source
     assert entry["mechanism"]["handled"] is False
     assert value in entry["value"]
     assert props["$request_route"] == route

@@ -49,13 +49,18 @@ def test_capture_exception_instance_returns_uuid() -> None:
     props = event["properties"]
     assert props["order"] == 7
     assert props["$exception_level"] == "error"
-    assert props["$exception_source"] == "python.capture_exception"
+    assert "$exception_source" not in props  # a manual capture names none
     assert len(props["$exception_fingerprint"]) == 32
     (entry,) = exceptions(event)
     assert entry["type"] == "ValueError"
     assert entry["value"] == "bad value"
     assert "module" not in entry  # builtins
-    assert entry["mechanism"] == {"type": "generic", "handled": True, "exception_id": 0}
+    assert entry["mechanism"] == {
+        "type": "generic",
+        "handled": True,
+        "synthetic": False,
+        "exception_id": 0,
+    }
 
 
 def test_capture_exception_defaults_to_the_exception_being_handled() -> None:
@@ -177,6 +182,7 @@ def test_chain_order_cause_first_is_caught_last_is_root() -> None:
     assert middle["mechanism"] == {
         "type": "chained",
         "source": "context",
+        "synthetic": False,
         "exception_id": 1,
         "parent_id": 0,
     }

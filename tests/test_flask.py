@@ -89,7 +89,7 @@ def test_unhandled_errors_are_sent_once_with_the_rule_and_without_secrets(
     (event,) = exception_events(client, server)
     entry = assert_request_failure(
         event,
-        integration="flask",
+        source="flask.got_request_exception",
         url=url,
         path="/orders/42",
         route="/orders/<int:order_id>",

@@ -53,7 +53,7 @@ charge(42)
     assert props["$exception_level"] == "fatal"
     assert props["$exception_source"] == "python.sys_excepthook"
     (entry,) = props["$exception_list"]
-    assert entry["mechanism"]["type"] == "excepthook"
+    assert entry["mechanism"]["type"] == "onuncaughtexception"
     assert entry["mechanism"]["handled"] is False
     crash = entry["stacktrace"]["frames"][-1]
     assert crash["function"] == "charge"
@@ -105,7 +105,12 @@ print("main thread carried on")
     assert props["$exception_source"] == "python.threading_excepthook"
     assert props["$thread_name"] == "billing-worker"
     entry = props["$exception_list"][0]
-    assert entry["mechanism"] == {"type": "threading", "handled": False, "exception_id": 0}
+    assert entry["mechanism"] == {
+        "type": "onuncaughtexception",
+        "handled": False,
+        "synthetic": False,
+        "exception_id": 0,
+    }
     assert entry["stacktrace"]["frames"][-1]["function"] == "work"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -122,15 +123,21 @@ def test_each_entry_point_sends_what_its_kind_says(
     assert mechanism.get("handled") == kind.handled
     assert ("handled" in mechanism) == (kind.handled is not None)
     assert props["$exception_level"] == kind.level
-    assert props["$exception_source"] == kind.source
+    assert props.get("$exception_source") == kind.source
+    assert mechanism["synthetic"] is (entry == "asyncio")  # the one never raised
 
 
 def test_kinds_are_distinct_per_entry_point() -> None:
     kinds = [value for value in vars(_kinds).values() if isinstance(value, CaptureKind)]
     assert len(kinds) >= 12
-    assert len({(k.mechanism, k.handled) for k in kinds}) == len(kinds)
-    assert all(k.source.startswith("python.") for k in kinds)
+    assert len({(k.mechanism, k.handled, k.source) for k in kinds}) == len(kinds)
+    # the contract's spelling, <technology>.<hook>; a manual capture sends no source
+    assert [k for k in kinds if k.source is None] == [_kinds.MANUAL]
+    assert all(re.fullmatch(r"[a-z]+\.[a-z_]+", k.source) for k in kinds if k.source)
     assert [k for k in kinds if not k.automatic] == [_kinds.MANUAL]
+    categories = {"generic", "logger", "middleware", "task", "onuncaughtexception"}
+    categories |= {"onunhandledrejection", "decorator", "unraisablehook"}
+    assert {k.mechanism for k in kinds} <= categories
 
 
 def test_a_kind_is_immutable_and_checks_its_level() -> None:

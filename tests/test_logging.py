@@ -67,7 +67,12 @@ def test_record_with_exc_info_is_sent(captured: Captured, log: logging.Logger) -
     (entry,) = exceptions(event)
     assert entry["type"] == "ValueError"
     assert entry["value"] == "card declined for 42"
-    assert entry["mechanism"] == {"type": "logger", "handled": True, "exception_id": 0}
+    assert entry["mechanism"] == {
+        "type": "logger",
+        "handled": True,
+        "synthetic": False,
+        "exception_id": 0,
+    }
     assert [f["function"] for f in frames(entry)][-2:] == [
         "test_record_with_exc_info_is_sent",
         "charge",

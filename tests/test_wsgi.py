@@ -64,7 +64,7 @@ def test_an_exception_that_escapes_the_app_is_sent_once_without_secrets(
     assert answer.status == 500  # wsgiref's own error page, as without the middleware
     (event,) = exception_events(client, server)
     entry = assert_request_failure(
-        event, integration="wsgi", url=url, path="/boom", route=None, secrets=secrets
+        event, source="wsgi.middleware", url=url, path="/boom", route=None, secrets=secrets
     )
     assert entry["type"] == "OrderFailed"
     assert event["properties"]["$process_person_profile"] is False  # no distinct_id

@@ -124,7 +124,7 @@ def fail_order(order_id: object) -> None:
 def assert_request_failure(
     event: dict[str, Any],
     *,
-    integration: str,
+    source: str,
     url: str,
     path: str,
     route: str | None,
@@ -134,10 +134,10 @@ def assert_request_failure(
     that :func:`secret_request` makes; returns the first ``$exception_list`` entry."""
     props = event["properties"]
     entry: dict[str, Any] = props["$exception_list"][0]
-    assert entry["mechanism"]["type"] == integration
+    assert entry["mechanism"]["type"] == "middleware"
     assert entry["mechanism"]["handled"] is False
     assert entry["stacktrace"]["frames"][-1]["function"] == "fail_order"
-    assert props["$exception_source"] == f"python.{integration}"
+    assert props["$exception_source"] == source
     assert props["$exception_level"] == "error"
     assert props.get("$request_route") == route
     assert props["$request_path"] == path

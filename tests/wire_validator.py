@@ -32,6 +32,8 @@ __all__ = [
     "MAX_EVENT_BYTES",
     "MAX_EXCEPTIONS",
     "MAX_REQUEST_BYTES",
+    "MAX_TRACING_ID_CHARS",
+    "RUNTIME_PROPERTIES",
     "SERVER_OWNED_PROPERTIES",
     "WireFormatError",
     "exceptions_of",
@@ -88,6 +90,13 @@ SERVER_OWNED_PROPERTIES = (
 )
 """Properties of ``$exception`` events that the server owns and strips (§3)."""
 
+MAX_TRACING_ID_CHARS = 1000
+"""``$session_id``/``$window_id`` come from request headers: the SDK caps them (the
+cross-SDK tracing-headers contract), and so does this validator."""
+
+RUNTIME_PROPERTIES = ("$python_runtime", "$python_version", "$os", "$os_version")
+"""What a Python server SDK says of where it runs (posthog-python's names), strings."""
+
 _U32_MAX = 2**32 - 1
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
@@ -101,6 +110,8 @@ _ISO_8601 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d{1,9})?)?"
     r"(?:[Zz]|[+-](\d{2})(?::?(\d{2}))?)?"
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PYTHON_VERSION = re.compile(r"\d+\.\d+\.\d+")
 _ABSOLUTE_PATH = re.compile(r"/|\\\\|[A-Za-z]:[\\/]")
 
 Problems = List[str]
@@ -367,6 +378,8 @@ def _check_event(event: object, path: str, out: Problems) -> None:
                 f"{_key(path, 'timestamp')}: must be an ISO-8601 string, got {_describe(value)}"
             )
 
+    if properties is not None:
+        _check_common_properties(properties, _key(path, "properties"), out)
     if event.get("event") == "$exception":
         _check_exception_event(event, properties, path, out)
 
@@ -378,6 +391,39 @@ def _check_event(event: object, path: str, out: Problems) -> None:
                 f"{path}: compact JSON is {size} bytes; one event must stay below "
                 f"{MAX_EVENT_BYTES} (413 'maximum event size exceeded')"
             )
+
+
+def _check_common_properties(properties: dict[str, Any], props_path: str, out: Problems) -> None:
+    """What a server SDK adds to every event: flags are bools; the release id, the
+    runtime and the tracing ids are strings, and the ids (from a browser's headers)
+    non-empty, without control characters, capped."""
+    for key in ("$geoip_disable", "$process_person_profile"):
+        _optional_bool(properties, key, props_path, out)
+    release = _require_str(
+        properties, "$release_id", props_path, out, required=False, non_empty=True
+    )
+    if release is not None and release != release.strip():
+        out.append(f"{_key(props_path, '$release_id')}: must be trimmed, got {_describe(release)}")
+    for key in RUNTIME_PROPERTIES:
+        _require_str(properties, key, props_path, out, required=False, non_empty=False)
+    version = properties.get("$python_version")
+    if isinstance(version, str) and not _PYTHON_VERSION.fullmatch(version):
+        out.append(
+            f"{_key(props_path, '$python_version')}: must be X.Y.Z, got {_describe(version)}"
+        )
+    for key in ("$session_id", "$window_id"):
+        value = _require_str(properties, key, props_path, out, required=False, non_empty=True)
+        if value is None:
+            continue
+        if _CONTROL.search(value):
+            out.append(f"{_key(props_path, key)}: contains control characters")
+        if len(value) > MAX_TRACING_ID_CHARS:
+            out.append(
+                f"{_key(props_path, key)}: {len(value)} characters; "
+                f"at most {MAX_TRACING_ID_CHARS} allowed"
+            )
+        if value != value.strip():
+            out.append(f"{_key(props_path, key)}: must be trimmed, got {_describe(value)}")
 
 
 def _check_distinct_id(
@@ -420,7 +466,7 @@ def _check_exception_event(
             out.append(f"{_key(props_path, key)}: owned by the server; must not be sent")
 
     # §3: the fingerprint must be a string (a list or number breaks the whole event);
-    # we always send an MD5 hex digest.
+    # we send an MD5 hex digest, or none (grouping="posthog").
     if "$exception_fingerprint" in properties:
         where = _key(props_path, "$exception_fingerprint")
         value = properties["$exception_fingerprint"]

@@ -13,6 +13,15 @@ Importing this package starts no thread, installs no hook and does not import
 
 from ._client import Client
 from ._config import Options
+from ._context_api import (
+    bind_context,
+    get_tags,
+    identify_context,
+    new_context,
+    scoped,
+    set_context_session,
+    tag,
+)
 from ._decorator import CaptureExceptions, capture_exceptions
 from ._delivery.transport import TransportResponse
 from ._global import (
@@ -48,18 +57,25 @@ __all__ = [
     "TransportResponse",
     "__version__",
     "alias",
+    "bind_context",
     "capture",
     "capture_exception",
     "capture_exceptions",
     "capture_logging",
     "flush",
     "get_client",
+    "get_tags",
     "identify",
+    "identify_context",
     "init",
     "install_asyncio_handler",
     "install_hooks",
+    "new_context",
+    "scoped",
+    "set_context_session",
     "shutdown",
     "stats",
+    "tag",
     "uncapture_logging",
     "uninstall_hooks",
 ]

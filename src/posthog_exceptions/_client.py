@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import sys
 
+from . import _context
+from ._assemble import Assembler, anonymous
 from ._capture.kinds import MANUAL
 from ._capture.rules import is_ignored, mark_sent, resolve, sent_uuid
 from ._config import Options, build_options
-from ._event import (
-    new_uuid,
-    normalize_distinct_id,
-    normalize_timestamp,
-    normalize_uuid,
-    problem,
-)
+from ._event import normalize_distinct_id, normalize_timestamp, normalize_uuid, problem
 from ._guard import capture_entry, never_raise
 from ._log import enable_debug, logger
 from ._own import work
@@ -28,7 +24,6 @@ from ._payload import size as payload_size
 from ._ratelimit import RateLimiter
 from ._serialize import clean, dumps, safe_repr
 from ._stats import Counters
-from ._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +39,6 @@ if TYPE_CHECKING:
 
     F = TypeVar("F", bound=Callable[..., Any])
 
-LIB_NAME = "posthog-exceptions"
 MAX_EVENT_BYTES = 900 * 1024
 """Events above this size are not sent (the capture service refuses events near 1 MB)."""
 
@@ -71,11 +65,7 @@ class Client:
             if self.options.rate_limit
             else None
         )
-        self._super = clean(dict(self.options.properties))
-        if self.options.release is not None:
-            self._super["release"] = self.options.release
-        if self.options.environment is not None:
-            self._super["environment"] = self.options.environment
+        self._assembler = Assembler(self.options)
         if not self.options.has_key and not self.options.disabled:
             logger.warning(
                 "no PostHog project API key (api_key=, POSTHOG_API_KEY or "
@@ -122,7 +112,7 @@ class Client:
         if normalize_distinct_id(distinct_id) is None:
             return self._invalid(f"identify() needs a distinct_id, got {safe_repr(distinct_id)}")
         props = {"$set": clean(properties or {}), "$set_once": clean(set_once or {})}
-        return self._send("$identify", distinct_id, props, None, None)
+        return self._send("$identify", distinct_id, props, with_context=False)
 
     @never_raise(None)
     @capture_entry
@@ -133,7 +123,8 @@ class Client:
             return self._invalid(
                 f"alias() needs two ids, got {safe_repr(previous_id)} and {safe_repr(distinct_id)}"
             )
-        return self._send("$create_alias", previous, {"distinct_id": previous, "alias": new})
+        props = {"distinct_id": previous, "alias": new}
+        return self._send("$create_alias", previous, props, with_context=False)
 
     @never_raise(None, headroom=True)
     def capture_exception(
@@ -144,6 +135,8 @@ class Client:
         properties: Mapping[str, Any] | None = None,
         fingerprint: str | Sequence[str] | None = None,
         level: str | None = None,
+        issue_name: str | None = None,
+        issue_description: str | None = None,
     ) -> str | None:
         """Send an exception as an ``$exception`` event; returns its uuid.
 
@@ -153,8 +146,16 @@ class Client:
         (``mechanism.synthetic: true``). The same exception object is sent once: capturing
         it again returns the first uuid. ``fingerprint`` (a string or list of strings, where
         ``"{{ default }}"`` stands for the automatic key) overrides the grouping; ``level``
-        is one of fatal, error (the default), warning, log, info, debug.
+        is one of fatal, error (the default), warning, log, info, debug. ``issue_name`` and
+        ``issue_description`` name the issue PostHog opens for a new group (``$issue_name``,
+        ``$issue_description``; PostHog uses them only when it creates the issue).
         """
+        if issue_name is not None or issue_description is not None:
+            properties = {**(properties or {})}
+            if issue_name is not None:
+                properties["$issue_name"] = str(issue_name)
+            if issue_description is not None:
+                properties["$issue_description"] = str(issue_description)
         return self._capture_unguarded(  # (this method is the boundary)
             MANUAL,
             exception,
@@ -229,6 +230,7 @@ class Client:
         fingerprint: str | Sequence[str] | None = None,
         level: str | None = None,
         stack: FrameType | None = None,
+        fallback_distinct_id: Any = None,
     ) -> str | None:
         """The one path of every exception: filter, build, send, mark as sent.
 
@@ -236,7 +238,9 @@ class Client:
         it: the mechanism, ``handled``, the default level, the source and whether the
         flow-control exceptions are skipped. ``level`` overrides the kind's. ``stack`` is
         the frame where the synthesised stack of a never-raised exception ends (by default
-        the caller's; the logging integration passes the logging call)."""
+        the caller's; the logging integration passes the logging call).
+        ``fallback_distinct_id`` is an integration's ``distinct_id`` callable's answer: below
+        the context's distinct id, above the tracing header's (see :mod:`._assemble`)."""
         resolved = resolve(exception)
         if resolved is None:
             return None
@@ -267,7 +271,11 @@ class Client:
         props.update(built)
         if suppressed:
             props["$exception_suppressed_count"] = suppressed
-        uid = self._send("$exception", distinct_id, props, exceptions=built["$exception_list"])
+        listed, fallback = built["$exception_list"], fallback_distinct_id
+        scope = _context.remembered(exc) or _context.current()
+        uid = self._send(
+            "$exception", distinct_id, props, exceptions=listed, fallback=fallback, scope=scope
+        )
         if uid is not None:
             mark_sent(exc, uid)
         return uid
@@ -290,17 +298,23 @@ class Client:
         timestamp: Any = None,
         uuid: Any = None,
         exceptions: ExceptionList | None = None,
+        *,
+        fallback: Any = None,
+        with_context: bool = True,
+        scope: _context.Context | None = None,
     ) -> str | None:
-        """Complete the event with the parts every event shares, filter it, queue it.
-
-        ``exceptions`` is the ``$exception_list`` of an ``$exception`` event, which shares
-        frames with other events: ``before_send`` and the shrinking of an oversize event
-        get a copy of it."""
+        """Complete the event (the shared parts and the context's, see :mod:`._assemble`),
+        filter it, queue it. ``exceptions`` is the ``$exception_list`` of an ``$exception``
+        event, which shares frames with other events: ``before_send`` and the shrinking of
+        an oversize event get a copy. ``with_context=False`` (``$identify``,
+        ``$create_alias``) leaves the context out: those are about the person they name."""
         event_uuid = normalize_uuid(uuid)
-        props = {**self._super, **properties, "$lib": LIB_NAME, "$lib_version": __version__}
-        person = normalize_distinct_id(distinct_id) or self._default_distinct_id()
+        if scope is None and with_context:
+            scope = _context.current()
+        props = self._assembler.properties(properties, scope)
+        person = self._assembler.person(distinct_id, fallback, scope)
         if person is None:
-            person = new_uuid()
+            person = anonymous()
             props["$process_person_profile"] = False
         event: dict[str, Any] = {
             "event": name,
@@ -329,25 +343,16 @@ class Client:
                 if len(payload) <= MAX_EVENT_BYTES:
                     break
         if payload_size(payload) > MAX_EVENT_BYTES:
-            self._counters.drop("too_large")
-            logger.warning(
-                "event %r is %d bytes, above the %d-byte limit; dropped it",
-                name,
-                payload_size(payload),
-                MAX_EVENT_BYTES,
-            )
-            return None
+            return self._too_large(name, payload_size(payload))
         return event_uuid if self._worker.put(payload, event_uuid) else None
 
-    def _default_distinct_id(self) -> str | None:
-        default = self.options.distinct_id
-        if default is None or isinstance(default, str):
-            return default
-        try:
-            return normalize_distinct_id(default())
-        except Exception:
-            logger.warning("the distinct_id callable raised; using an anonymous id", exc_info=True)
-            return None
+    def _too_large(self, name: str, size: int) -> str | None:
+        """Count and log an event too large to send; returns ``None`` for the caller."""
+        self._counters.drop("too_large")
+        logger.warning(
+            "event %r is %d bytes, above the %d-byte limit; dropped it", name, size, MAX_EVENT_BYTES
+        )
+        return None
 
     def _before_send(self, event: dict[str, Any]) -> dict[str, Any] | None:
         assert self.options.before_send is not None

@@ -40,6 +40,7 @@ from ._validate import (
     check_path,
     check_properties,
     check_transport,
+    one_of,
     seconds,
     show,
 )
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 API_KEY_ENV_VARS = ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY")
 HOST_ENV_VAR = "POSTHOG_HOST"
+RELEASE_ID_ENV_VAR = "POSTHOG_RELEASE_ID"
 
 
 class Option:
@@ -125,8 +127,20 @@ class Options:
     release: str | None = option(
         None, check_optional_str, "Sent as the ``release`` property of every event."
     )
+    release_id: str | None = option(
+        None,
+        check_optional_str,
+        "PostHog's release id, sent as ``$release_id`` (what ``posthog-cli`` prints for a "
+        "release); by default ``POSTHOG_RELEASE_ID``. Blank means none.",
+        env_vars=(RELEASE_ID_ENV_VAR,),
+    )
     environment: str | None = option(
         None, check_optional_str, "Sent as the ``environment`` property of every event."
+    )
+    disable_geoip: bool = option(
+        True,
+        check_bool,
+        "Send ``$geoip_disable: true``, so that PostHog does not place people where the server is.",
     )
     batch_size: int = option(1000, at_least(1), "At most this many events per request.")
     max_queue_size: int = option(
@@ -201,6 +215,18 @@ class Options:
     spool_max_bytes: int = option(
         64 * 1024 * 1024, at_least(1), "The spool's bound; the oldest events go beyond it."
     )
+    grouping: str = option(
+        "client",
+        one_of("client", "posthog"),
+        "``client``: send this library's ``$exception_fingerprint``; ``posthog``: let "
+        "PostHog group (and apply the project's grouping rules).",
+    )
+    capture_tracing_headers: bool = option(
+        True,
+        check_bool,
+        "Web integrations read posthog-js's ``X-POSTHOG-SESSION-ID``, ``-WINDOW-ID`` and "
+        "``-DISTINCT-ID`` request headers.",
+    )
     rate_limit: bool = option(
         True, check_bool, "Limit the ``$exception`` events sent per fingerprint."
     )
@@ -257,7 +283,7 @@ class Options:
 
 
 Options.TABLE = tuple(value for value in vars(Options).values() if isinstance(value, Option))
-OPTION_NAMES = tuple(item.name for item in Options.TABLE if not item.env_vars)
+OPTION_NAMES = tuple(item.name for item in Options.TABLE if item.name not in ("api_key", "host"))
 """The options given by keyword (all but ``api_key`` and ``host``, which may come first)."""
 
 
@@ -300,4 +326,6 @@ def build_options(
     for item in Options.TABLE:
         if item.name in given and item.check is not None:
             checked[item.name] = item.check(item.name, given[item.name])
+    release_id = checked.get("release_id") if "release_id" in given else env.get(RELEASE_ID_ENV_VAR)
+    checked["release_id"] = (release_id.strip() or None) if release_id else None  # blank: none
     return Options(api_key=key, host=resolved_host, **checked)

@@ -117,6 +117,8 @@ def capture_exception(
     properties: Mapping[str, Any] | None = None,
     fingerprint: str | Sequence[str] | None = None,
     level: str | None = None,
+    issue_name: str | None = None,
+    issue_description: str | None = None,
 ) -> str | None:
     """:meth:`Client.capture_exception` on the default client."""
     client = _current()
@@ -128,6 +130,8 @@ def capture_exception(
         properties=properties,
         fingerprint=fingerprint,
         level=level,
+        issue_name=issue_name,
+        issue_description=issue_description,
     )
 
 

@@ -162,6 +162,19 @@ def check_path(name: str, value: object) -> str | None:
     return os.path.abspath(path)
 
 
+def one_of(*choices: str) -> Check:
+    """The check of a string option with these values."""
+
+    def check(name: str, value: object) -> str:
+        expect(name, value, isinstance(value, str), "a string")
+        if value not in choices:
+            shown = " or ".join(repr(choice) for choice in choices)
+            raise ValueError(f"option {name!r} must be {shown}, got {value!r}")
+        return str(value)
+
+    return check
+
+
 def check_frame_format(name: str, value: object) -> str:
     expect(name, value, isinstance(value, str), "a string")
     if value not in FRAME_FORMATS:

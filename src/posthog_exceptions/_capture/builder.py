@@ -21,7 +21,7 @@ from .exceptions import walk as walk_exceptions
 from .fingerprint import custom_parts, default_parts
 from .fingerprint import fingerprint as fingerprint_of
 from .frames import FrameReader
-from .kinds import LEVELS
+from .kinds import LEVEL_ALIASES, LEVELS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class ExceptionBuilder:
 
     def __init__(self, options: Options) -> None:
         self.reader = FrameReader(options)
+        self.posthog_groups = options.grouping == "posthog"
         self.capture_locals = options.capture_locals
         self.scrub_names = options.scrub_names
         self._scrubber: Any = None
@@ -62,7 +63,7 @@ class ExceptionBuilder:
         custom = _custom_fingerprint(fingerprint)
         if custom is not None:
             parts = custom_parts(custom, parts)
-        return Walked(nodes, fingerprint_of(parts))
+        return Walked(nodes, fingerprint_of(parts), custom is not None)
 
     def properties(self, walked: Walked, kind: CaptureKind, level: str | None) -> dict[str, Any]:
         """The expensive half: context lines, local variables, the event properties.
@@ -85,29 +86,38 @@ class ExceptionBuilder:
             reader=self.reader,
             variables=variables,
         )
-        return {
-            "$exception_list": exception_list,
-            "$exception_fingerprint": walked.fingerprint,
-            "$exception_level": kind.level if level is None else _level(level),
-            "$exception_source": kind.source,
-        }
+        props: dict[str, Any] = {"$exception_list": exception_list}
+        if walked.custom or not self.posthog_groups:
+            props["$exception_fingerprint"] = walked.fingerprint
+        props["$exception_level"] = kind.level if level is None else _level(level)
+        if kind.source is not None:
+            props["$exception_source"] = kind.source
+        return props
 
 
 class Walked:
     """The exceptions of one event, walked, and their fingerprint."""
 
-    __slots__ = ("fingerprint", "nodes")
+    __slots__ = ("custom", "fingerprint", "nodes")
 
-    def __init__(self, nodes: list[Node], fingerprint: str) -> None:
+    def __init__(self, nodes: list[Node], fingerprint: str, custom: bool = False) -> None:
         self.nodes = nodes
         self.fingerprint = fingerprint
+        """The grouping key (the rate limit's, and ``$exception_fingerprint`` when sent)."""
+        self.custom = custom
+        """The call gave its own ``fingerprint=``."""
 
 
 def _level(level: object) -> str:
     """A valid level, else ``"error"`` and one log line. Exactly a str: a subclass's
     ``__eq__`` may raise, or claim to equal anything."""
-    if type(level) is str and level in LEVELS:
-        return level
+    if type(level) is str:
+        if level in LEVELS:
+            return level
+        named = level.lower()
+        found = named if named in LEVELS else LEVEL_ALIASES.get(named)
+        if found is not None:
+            return found
     logger.warning("level %s is not one of %s; using 'error'", safe_repr(level), ", ".join(LEVELS))
     return "error"
 

@@ -156,11 +156,10 @@ def render(
             mechanism = {"type": mechanism_type}
             if handled is not None:
                 mechanism["handled"] = handled
-            if node.synthetic:
-                mechanism["synthetic"] = True
+            mechanism["synthetic"] = node.synthetic
             mechanism["exception_id"] = node.exception_id
         else:
-            mechanism = {"type": "chained", "source": node.source}
+            mechanism = {"type": "chained", "source": node.source, "synthetic": False}
             mechanism["exception_id"] = node.exception_id
             mechanism["parent_id"] = node.parent
         entry["mechanism"] = mechanism

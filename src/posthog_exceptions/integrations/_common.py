@@ -14,10 +14,11 @@ as PostHog's server-side SDKs do):
 - ``$user_agent`` — the ``User-Agent`` header.
 
 Secrets that look like secrets (JWTs, well-known key prefixes, ``key=value`` pairs with a
-sensitive key) are masked in the path by the library's scrubber. Never read or sent:
-request and response bodies, cookies, ``Authorization``/``Cookie``/``Proxy-Authorization``
-and every other header but ``Host`` and ``User-Agent``, query-string values, the
-client's IP address.
+sensitive key) are masked in the path by the library's scrubber. Each request runs in a
+fresh context that posthog-js's tracing headers fill (:mod:`._tracing`). Never read or
+sent: request and response bodies, cookies, ``Authorization``/``Cookie``/
+``Proxy-Authorization`` and every other header but ``Host``, ``User-Agent`` and the three
+``X-POSTHOG-*`` tracing headers, query-string values, the client's IP address.
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ def capture(
     properties: dict[str, Any],
 ) -> str | None:
     """Send ``exception`` as one the framework turns into a 500 response (``kind`` is the
-    integration's, from :mod:`posthog_exceptions._capture.kinds`)."""
-    return client._capture(kind, exception, distinct_id=distinct_id, properties=properties)
+    integration's, from :mod:`posthog_exceptions._capture.kinds`). ``distinct_id`` is the
+    integration callable's answer: below the request context's own (see
+    :mod:`posthog_exceptions._assemble`)."""
+    return client._capture(kind, exception, fallback_distinct_id=distinct_id, properties=properties)
 
 
 def request_properties(

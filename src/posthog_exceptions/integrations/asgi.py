@@ -8,17 +8,21 @@
 
 An exception that escapes the application while it serves an HTTP request or a
 WebSocket — what an ASGI server answers with a 500 (or a closed connection) — is sent with
-``mechanism.type`` ``asgi``, ``handled: false``, ``$exception_source`` ``python.asgi``
-and the request properties (see :mod:`posthog_exceptions.integrations`), then re-raised
-unchanged. Lifespan and other scopes pass through untouched. For Starlette and FastAPI,
-:mod:`posthog_exceptions.integrations.starlette` also knows the route.
+``mechanism.type`` ``middleware``, ``handled: false``, ``$exception_source``
+``asgi.middleware`` and the request properties (see :mod:`posthog_exceptions.integrations`),
+then re-raised unchanged. Lifespan and other scopes pass through untouched. For Starlette
+and FastAPI, :mod:`posthog_exceptions.integrations.starlette` also knows the route.
+
+Each request or WebSocket runs in a fresh context (see
+:mod:`posthog_exceptions.integrations._tracing`); the tasks it starts inherit it.
 """
 
 from __future__ import annotations
 
 from posthog_exceptions._capture import kinds as _kinds
+from posthog_exceptions._context import enter, leave
 
-from . import _common
+from . import _common, _tracing
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,6 +48,8 @@ class PostHogASGIMiddleware:
     looked up per error."""
 
     kind = _kinds.ASGI
+    name = "asgi"
+    """The integration's name in the library's log messages."""
 
     def __init__(
         self,
@@ -64,11 +70,14 @@ class PostHogASGIMiddleware:
         # The application may rewrite the scope as it routes (root_path, path): keep the
         # request as it arrived.
         original = dict(scope)
+        token = enter(_tracing.guarded_request_context(self.client, _tracing.asgi_header(scope)))
         try:
             await self.app(scope, receive, send)
         except BaseException as exc:
             self.capture(original, scope, exc)
             raise
+        finally:
+            leave(token)
 
     def capture(self, original: Scope, scope: Scope, exc: BaseException) -> None:
         """Send ``exc``, raised while serving ``original`` (``scope`` as the application
@@ -82,14 +91,14 @@ class PostHogASGIMiddleware:
                 exc,
                 kind=self.kind,
                 distinct_id=_common.call_distinct_id(
-                    self.distinct_id, self.request_for(scope), self.kind.mechanism
+                    self.distinct_id, self.request_for(scope), self.name
                 ),
                 properties=_common.asgi_properties(
                     client, dict(original), self.route_of(original, scope)
                 ),
             )
         except Exception:
-            _common.report_failure(self.kind.mechanism)
+            _common.report_failure(self.name)
 
     def request_for(self, scope: Scope) -> Any:
         """What the ``distinct_id`` callable is given: here the ASGI scope."""

@@ -13,8 +13,8 @@ returns a response. Listed first, this middleware is asked last, so it only sees
 other middleware turned into a response; it sends exceptions Django then answers with a
 500, and leaves alone the ones Django answers with 4xx (``Http404``,
 ``PermissionDenied``, ``BadRequest``, ``SuspiciousOperation``, ``MultiPartParserError``).
-Each is sent with ``mechanism.type`` ``django``, ``handled: false``,
-``$exception_source`` ``python.django``, the request properties (see
+Each is sent with ``mechanism.type`` ``middleware``, ``handled: false``,
+``$exception_source`` ``django.middleware``, the request properties (see
 :mod:`posthog_exceptions.integrations`) and the URL pattern (``orders/<int:order_id>/``,
 ``resolver_match.route``) as ``$request_route``. It returns ``None``: Django's 500 page,
 its ``django.request`` log line and ``DEBUG_PROPAGATE_EXCEPTIONS`` are untouched.
@@ -24,6 +24,11 @@ The middleware works in sync (WSGI) and async (ASGI) stacks without adapting the
 dotted path) taking the request; in an async stack Django calls ``process_exception``
 in a thread, so the callable may touch the ORM (``request.user``). A subclass may
 override :meth:`PostHogMiddleware.get_distinct_id`, or set ``client``.
+
+Each request runs in a fresh context with posthog-js's tracing headers (see
+:mod:`posthog_exceptions.integrations._tracing`), until its response is returned (a
+streaming response's body is iterated outside it). Middleware listed after this one may
+call :func:`~posthog_exceptions.identify_context` with the logged-in user.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ from django.http import Http404
 from django.http.multipartparser import MultiPartParserError
 
 from posthog_exceptions._capture import kinds as _kinds
+from posthog_exceptions._context import enter, leave
 
-from . import _common
+from . import _common, _tracing
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,7 +55,7 @@ if TYPE_CHECKING:
     GetResponse = Callable[[Request], Union[Response, Awaitable[Response]]]
 
 KIND = _kinds.DJANGO
-INTEGRATION = KIND.mechanism
+INTEGRATION = "django"
 SETTING = "POSTHOG_EXCEPTIONS_DISTINCT_ID"
 CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
 """What Django answers with a 4xx response (``response_for_exception``): never sent."""
@@ -73,10 +79,21 @@ class PostHogMiddleware:
     def __call__(self, request: Request) -> Any:
         if self.is_async:
             return self._acall(request)
-        return self.get_response(request)
+        token = enter(self._request_context(request))
+        try:
+            return self.get_response(request)
+        finally:
+            leave(token)
 
     async def _acall(self, request: Request) -> Any:
-        return await self.get_response(request)
+        token = enter(self._request_context(request))
+        try:
+            return await self.get_response(request)
+        finally:
+            leave(token)
+
+    def _request_context(self, request: Request) -> Any:
+        return _tracing.guarded_request_context(self.client, _tracing.wsgi_header(request.META))
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         """Send ``exception`` unless Django answers it with a 4xx; never a response."""

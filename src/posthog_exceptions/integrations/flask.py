@@ -10,11 +10,15 @@ Flask sends its ``got_request_exception`` signal for an exception that no error 
 took — the ones it answers with a 500 (or re-raises, with ``PROPAGATE_EXCEPTIONS``) —
 and never for an ``HTTPException`` (``abort(404)``) or an error that an
 ``errorhandler`` turned into a response. :func:`init_app` connects to that signal for
-``app``: each such exception is sent with ``mechanism.type`` ``flask``, ``handled:
-false``, ``$exception_source`` ``python.flask``, the request properties (see
+``app``: each such exception is sent with ``mechanism.type`` ``middleware``, ``handled:
+false``, ``$exception_source`` ``flask.got_request_exception``, the request properties (see
 :mod:`posthog_exceptions.integrations`) and the rule (``/orders/<int:order_id>``) as
 ``$request_route``. Flask's own handling — the 500 page, its log line, your 500 handler —
 is untouched.
+
+:func:`init_app` also wraps ``app.wsgi_app`` so that each request (and the iteration of
+its response) runs in a fresh context with posthog-js's tracing headers (see
+:mod:`posthog_exceptions.integrations._tracing`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
     from posthog_exceptions._client import Client
 
 KIND = _kinds.FLASK
-INTEGRATION = KIND.mechanism
+INTEGRATION = "flask"
 EXTENSION = "posthog_exceptions"
 
 
@@ -97,4 +101,18 @@ def init_app(
     receiver = FlaskIntegration(distinct_id, client)
     app.extensions[EXTENSION] = receiver
     got_request_exception.connect(receiver, app, weak=False)
+    app.wsgi_app = _InRequestContext(app.wsgi_app, receiver)  # type: ignore[method-assign]
     return receiver
+
+
+class _InRequestContext:
+    """``app.wsgi_app``, run in a fresh request context (see :func:`.wsgi.serve`)."""
+
+    def __init__(self, wsgi_app: Callable[..., Any], receiver: FlaskIntegration) -> None:
+        self.wsgi_app = wsgi_app
+        self.receiver = receiver
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        from .wsgi import serve
+
+        return serve(self.wsgi_app, environ, start_response, self.receiver.client, None)

@@ -12,13 +12,16 @@ with ``add_middleware`` sits between that and the ``ExceptionMiddleware`` that r
 app's handlers (``HTTPException``, ``RequestValidationError``, your
 ``exception_handler``\\ s): so this middleware sees exactly the exceptions that become a
 500, never a 404, an ``HTTPException`` or an error the app handles itself. It sends them
-with ``mechanism.type`` ``starlette``, ``handled: false``, ``$exception_source``
-``python.starlette``, the request properties (see :mod:`posthog_exceptions.integrations`)
+with ``mechanism.type`` ``middleware``, ``handled: false``, ``$exception_source``
+``starlette.middleware``, the request properties (see :mod:`posthog_exceptions.integrations`)
 and the route template (``/items/{item_id}``) as ``$request_route``, then re-raises them
 unchanged: the 500 page, the server's log line and your 500 handler are as before.
 
 ``distinct_id`` is called with a :class:`starlette.requests.Request` (``request.user``
-works when ``AuthenticationMiddleware`` runs inside this one).
+works when ``AuthenticationMiddleware`` runs inside this one). The middleware gives each
+request a fresh context with posthog-js's tracing headers (see
+:mod:`posthog_exceptions.integrations._tracing`): add it before (outside) any
+middleware that calls :func:`~posthog_exceptions.identify_context`.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class PostHogMiddleware(PostHogASGIMiddleware):
     ``distinct_id(request)`` receives a :class:`starlette.requests.Request`."""
 
     kind = _kinds.STARLETTE
+    name = "starlette"
 
     def request_for(self, scope: Scope) -> Any:
         from starlette.requests import Request

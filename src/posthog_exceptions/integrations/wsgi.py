@@ -9,17 +9,22 @@
 An exception that escapes the application — from the call itself, while the server
 iterates the response, or from its ``close()`` — is what a WSGI server answers with a 500
 (or a broken connection, once the response has started). It is sent with
-``mechanism.type`` ``wsgi``, ``handled: false``, ``$exception_source`` ``python.wsgi`` and
-the request properties (see :mod:`posthog_exceptions.integrations`), then re-raised
-unchanged. Frameworks that turn errors into a response themselves (Django, Flask) let
-nothing escape: use their own integrations.
+``mechanism.type`` ``middleware``, ``handled: false``, ``$exception_source``
+``wsgi.middleware`` and the request properties (see :mod:`posthog_exceptions.integrations`),
+then re-raised unchanged. Frameworks that turn errors into a response themselves (Django,
+Flask) let nothing escape: use their own integrations.
+
+The application runs in a fresh context per request (see
+:mod:`posthog_exceptions.integrations._tracing`), and so does the iteration of its
+response: every event the request sends carries its session and person.
 """
 
 from __future__ import annotations
 
 from posthog_exceptions._capture import kinds as _kinds
+from posthog_exceptions._context import enter, leave, run_in
 
-from . import _common
+from . import _common, _tracing
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,13 +32,14 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict
 
     from posthog_exceptions._client import Client
+    from posthog_exceptions._context import Context
 
     Environ = Dict[str, Any]
     StartResponse = Callable[..., Any]
     WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 KIND = _kinds.WSGI
-INTEGRATION = KIND.mechanism
+INTEGRATION = "wsgi"
 
 
 class PostHogWSGIMiddleware:
@@ -56,17 +62,7 @@ class PostHogWSGIMiddleware:
         self.client = client
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            result = self.app(environ, start_response)
-        except BaseException as exc:
-            self.capture(environ, exc)
-            raise
-        if isinstance(result, (list, tuple)):
-            return result  # nothing can fail; the server may still set Content-Length
-        file_wrapper = environ.get("wsgi.file_wrapper")
-        if isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
-            return result  # the server's own fast path (sendfile)
-        return _Response(self, environ, result)
+        return serve(self.app, environ, start_response, self.client, self.capture)
 
     def capture(self, environ: Environ, exc: BaseException) -> None:
         """Send ``exc``, raised while serving ``environ``; never raises."""
@@ -85,40 +81,72 @@ class PostHogWSGIMiddleware:
             _common.report_failure(INTEGRATION)
 
 
-class _Response:
-    """The application's response iterable, with errors while iterating or closing sent."""
+def serve(
+    app: WSGIApp,
+    environ: Environ,
+    start_response: StartResponse,
+    client: Client | None,
+    on_error: Callable[[Environ, BaseException], None] | None,
+) -> Iterable[bytes]:
+    """``app(environ, start_response)`` in a fresh request context, its response iterated
+    and closed in that context too; ``on_error`` (never raising) is given what escapes,
+    in the context, before it propagates. (The Flask integration uses it too.)"""
+    scope = _tracing.guarded_request_context(client, _tracing.wsgi_header(environ))
+    token = enter(scope)
+    try:
+        result = app(environ, start_response)
+    except BaseException as exc:
+        if on_error is not None:
+            on_error(environ, exc)
+        raise
+    finally:
+        leave(token)
+    if isinstance(result, (list, tuple)):
+        return result  # nothing can fail; the server may still set Content-Length
+    file_wrapper = environ.get("wsgi.file_wrapper")
+    if isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
+        return result  # the server's own fast path (sendfile)
+    return _Response(on_error, environ, result, scope)
 
-    __slots__ = ("_environ", "_middleware", "_result")
+
+class _Response:
+    """The application's response iterable, iterated and closed in the request's context,
+    with errors while iterating or closing sent."""
+
+    __slots__ = ("_environ", "_on_error", "_result", "_scope")
 
     def __init__(
-        self, middleware: PostHogWSGIMiddleware, environ: Environ, result: Iterable[bytes]
+        self,
+        on_error: Callable[[Environ, BaseException], None] | None,
+        environ: Environ,
+        result: Iterable[bytes],
+        scope: Context,
     ) -> None:
-        self._middleware = middleware
+        self._on_error = on_error
         self._environ = environ
         self._result = result
+        self._scope = scope
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
-            iterator = iter(self._result)
-        except BaseException as exc:
-            self._middleware.capture(self._environ, exc)
-            raise
+        iterator = self._in_context(iter, self._result)
         while True:
             try:
-                chunk = next(iterator)
+                chunk = self._in_context(next, iterator)
             except StopIteration:
                 return
-            except BaseException as exc:
-                self._middleware.capture(self._environ, exc)
-                raise
             yield chunk
 
     def close(self) -> None:
         close = getattr(self._result, "close", None)
-        if close is None:
-            return
+        if close is not None:
+            self._in_context(close)
+
+    def _in_context(self, function: Callable[..., Any], *args: Any) -> Any:
         try:
-            close()
+            return run_in(self._scope, function, *args)
+        except StopIteration:
+            raise
         except BaseException as exc:
-            self._middleware.capture(self._environ, exc)
+            if self._on_error is not None:
+                run_in(self._scope, self._on_error, self._environ, exc)
             raise
