@@ -209,3 +209,27 @@ def test_web_framework_apps(
     assert props["$request_route"] == route
     assert props["$request_method"] == "GET"
     assert "?" not in props["$current_url"] and "abc" not in str(props)
+
+
+def test_a_browser_session_reaches_the_backend_error_and_show_prints_it(
+    inbox: Inbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_example(inbox, "session_replay.py", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "the app answered 500" in result.stdout
+    (error,) = stored(inbox, "$exception")
+    session = "01937a2e-6b5c-7c3f-a1d2-5e8f9b0c4d11"
+    props = error["properties"]
+    assert error["distinct_id"] == "customer-1017"
+    assert props["$session_id"] == session
+    assert props["$window_id"] == "01937a2e-6b5c-7c3f-a1d2-5e8f9b0c4d12"
+    assert (props["plan"], props["api_version"]) == ("pro", "2024-06")
+    assert props["$exception_source"] == "flask.got_request_exception"
+    assert props["$request_route"] == "/checkout/<int:cart_id>"
+    (issue,) = load_issues(db_of(inbox))
+    assert cli(["show", issue.fingerprint[:8], "--db", db_of(inbox)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "person:  customer-1017" in shown
+    assert f"session: {session}" in shown
+    assert 'tags:    plan="pro", api_version="2024-06"' in shown
+    assert shown[-1] == "RuntimeError: cart 88: payment provider timed out"

@@ -118,8 +118,11 @@ def test_grouping_by_posthog_sends_no_fingerprint_unless_one_is_asked_for(
     assert len(events) == 3
     assert client.stats()["dropped"]["rate_limited"] == 1
     assert all("$exception_fingerprint" not in e["properties"] for e in events[:2])
+    local = {e["properties"]["$exception_client_fingerprint"] for e in events[:2]}
+    assert len(local) == 1 and len(local.pop()) == 32  # the key, for reading (and the inbox)
     asked = events[2]["properties"]["$exception_fingerprint"]
     assert isinstance(asked, str) and len(asked) == 32
+    assert "$exception_client_fingerprint" not in events[2]["properties"]
 
 
 def test_grouping_by_the_client_sends_the_md5_fingerprint(

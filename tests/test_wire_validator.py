@@ -315,6 +315,21 @@ MUTATIONS = [
         id="level-uppercase",
     ),
     case(
+        both(
+            del_("properties", "$exception_fingerprint"),
+            set_("properties", "$exception_client_fingerprint", value="abc"),
+        ),
+        "$.properties.$exception_client_fingerprint",
+        "32 lowercase hex",
+        id="client-fingerprint-short",
+    ),
+    case(
+        set_("properties", "$exception_client_fingerprint", value="0" * 32),
+        "$.properties.$exception_client_fingerprint",
+        "only without",
+        id="client-fingerprint-beside-fingerprint",
+    ),
+    case(
         set_("properties", "$geoip_disable", value="true"),
         "$.properties.$geoip_disable",
         "must be a bool",

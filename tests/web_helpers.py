@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
 from typing import Any, Callable
 from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -159,11 +160,20 @@ class _Server(WSGIServer):
         pass  # a connection the test closed early: nothing to print
 
 
+class _ThreadingServer(ThreadingMixIn, _Server):
+    daemon_threads = True
+    request_queue_size = 128
+
+
 @contextmanager
-def wsgi_server(app: WSGIApp) -> Iterator[str]:
-    """Serve ``app`` with wsgiref on a free port; yields the base URL. The socket listens
-    before the thread starts, so a request made at once waits in the backlog."""
-    server = make_server("127.0.0.1", 0, app, server_class=_Server, handler_class=_QuietHandler)
+def wsgi_server(app: WSGIApp, *, threaded: bool = False) -> Iterator[str]:
+    """Serve ``app`` with wsgiref on a free port (a thread per request when ``threaded``);
+    yields the base URL. The socket listens before the thread starts, so a request made
+    at once waits in the backlog."""
+    server_class = _ThreadingServer if threaded else _Server
+    server = make_server(
+        "127.0.0.1", 0, app, server_class=server_class, handler_class=_QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

@@ -477,6 +477,20 @@ def _check_exception_event(
                 f"{where}: must be 32 lowercase hex characters (MD5), got {_describe(value)}"
             )
 
+    # Ours (grouping="posthog"): the client's key, sent beside no fingerprint.
+    if "$exception_client_fingerprint" in properties:
+        value = properties["$exception_client_fingerprint"]
+        if not (isinstance(value, str) and _MD5_HEX.fullmatch(value)):
+            out.append(
+                f"{_key(props_path, '$exception_client_fingerprint')}: must be 32 lowercase "
+                f"hex characters (MD5), got {_describe(value)}"
+            )
+        if "$exception_fingerprint" in properties:
+            out.append(
+                f"{_key(props_path, '$exception_client_fingerprint')}: only without "
+                "$exception_fingerprint"
+            )
+
     # §3: $exception_level is one of six values.
     if "$exception_level" in properties:
         value = properties["$exception_level"]

@@ -89,6 +89,8 @@ class ExceptionBuilder:
         props: dict[str, Any] = {"$exception_list": exception_list}
         if walked.custom or not self.posthog_groups:
             props["$exception_fingerprint"] = walked.fingerprint
+        else:  # PostHog groups; the key stays visible (and groups the local inbox)
+            props["$exception_client_fingerprint"] = walked.fingerprint
         props["$exception_level"] = kind.level if level is None else _level(level)
         if kind.source is not None:
             props["$exception_source"] = kind.source

@@ -11,6 +11,7 @@ group's latest event: root cause first, as Python does.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import sys
@@ -63,7 +64,11 @@ def load_issues(db: str) -> list[Issue]:
     with EventStore(db) as store:
         for row in store.events(event="$exception"):
             props = row["properties"] if isinstance(row["properties"], dict) else {}
-            fingerprint = str(props.get("$exception_fingerprint") or "(none)")
+            fingerprint = str(
+                props.get("$exception_fingerprint")
+                or props.get("$exception_client_fingerprint")  # grouping="posthog"
+                or "(none)"
+            )
             issue = groups.get(fingerprint)
             if issue is None:
                 groups[fingerprint] = Issue(fingerprint, 1, row)
@@ -144,9 +149,25 @@ def run_show(args: argparse.Namespace) -> int:
         f"{latest['timestamp']} for {latest['distinct_id']} "
         f"(level {props.get('$exception_level')}, source {props.get('$exception_source')})"
     )
+    for label, value in _who_and_where(latest):
+        print(f"{label + ':':<9}{value}")
     print()
     print(format_traceback(props))
     return 0
+
+
+def _who_and_where(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """The occurrence's person, session, window and tags (its properties without ``$``)."""
+    props = event.get("properties")
+    props = props if isinstance(props, dict) else {}
+    anonymous = props.get("$process_person_profile") is False
+    lines = [("person", f"{event.get('distinct_id')}" + (" (anonymous)" if anonymous else ""))]
+    for label, key in (("session", "$session_id"), ("window", "$window_id")):
+        if props.get(key):
+            lines.append((label, str(props[key])))
+    tags = [f"{k}={json.dumps(v, default=str)}" for k, v in props.items() if not k.startswith("$")]
+    lines.append(("tags", ", ".join(tags) if tags else "(none)"))
+    return lines
 
 
 def _issues_of(args: argparse.Namespace, command: str) -> list[Issue] | None:
