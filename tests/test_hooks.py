@@ -303,7 +303,10 @@ def test_hooks_wrapped_by_the_application_then_installed_again_run_once_each(
 
 
 SENTRY_AFTER_US = """
-import sys, posthog_exceptions, sentry_sdk
+import sys, warnings
+# sentry-sdk imports eventlet (a dev dependency here) to ask whether it patched anything:
+warnings.filterwarnings("ignore", "\\nEventlet is deprecated", DeprecationWarning)
+import posthog_exceptions, sentry_sdk
 from sentry_sdk.integrations.unraisablehook import UnraisablehookIntegration
 def app_excepthook(*args):  # the application's own hook, installed before both SDKs
     print("app excepthook ran", file=sys.stderr)

@@ -169,6 +169,12 @@ class Options:
     sync_mode: bool = option(
         False, check_bool, "Send each event in the calling thread before returning."
     )
+    stall_timeout: float = option(
+        10.0,
+        seconds(),
+        "Seconds events may wait with no sign of the delivery thread (gone, starved, never "
+        "scheduled) before the next capture sends them from the calling thread.",
+    )
     disabled: bool = option(False, check_bool, "Send nothing at all.")
     debug: bool = option(False, check_bool, "Log the library's activity to stderr.")
     before_send: BeforeSend | None = option(

@@ -63,6 +63,32 @@ class _Work(threading.local):
 work = _Work()
 """The current thread's flags (see the module docstring)."""
 
+_FLAGS = ("capturing", "delivering", "holding", "counting", "guards", "queued")
+
+
+def renew_work() -> None:
+    """``threading`` was monkey-patched after the library was imported (gevent, eventlet:
+    gunicorn ``--preload`` with gevent workers): make :data:`work` per greenlet.
+
+    The flags were per OS thread, which every greenlet shares: one greenlet that yields
+    mid-capture would make every other one's capture look re-entrant. A new object of a
+    class on the patched ``threading.local`` takes over in every module of the library
+    that imported :data:`work`. Called at the top of ``Worker.put``, where no lock of the
+    library's is held: the capture under way restores its flags on the old object (its
+    frames hold it), so the new one starts from the defaults for every greenlet."""
+    global work
+    old = work
+    if isinstance(old, threading.local):
+        return  # made on the patched class already
+    defaults = {name: getattr(_Work, name) for name in _FLAGS}
+    new = type("_Work", (threading.local,), {"__doc__": _Work.__doc__, **defaults})()
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        if (name == PACKAGE or name.startswith(_PREFIX)) and getattr(module, "work", None) is old:
+            module.work = new
+    work = new
+
 
 def busy() -> bool:
     """Whether the library is capturing or delivering on this thread, or holds a lock."""
@@ -111,6 +137,11 @@ class OwnLock:
 
     def locked(self) -> bool:
         return self._lock.locked()
+
+    def renew(self) -> None:
+        """Take a new lock from what ``threading.Lock`` is now (monkey-patched since this
+        one was made); only while nobody holds or waits for it."""
+        self._lock = threading.Lock()
 
     __enter__ = acquire
 

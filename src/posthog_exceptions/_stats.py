@@ -33,7 +33,7 @@ DROP_REASONS = (
     "reentrant",  # captured on a thread already inside a capture (signal handler, finaliser)
     "internal_error",  # a bug in the library, logged with its traceback
 )
-_TOTALS = ("queued", "sent", "retried", "spooled")
+_TOTALS = ("queued", "sent", "retried", "spooled", "stalls")
 
 
 class Counters:
@@ -52,6 +52,7 @@ class Counters:
         self.sent = 0
         self.retried = 0
         self.spooled = 0
+        self.stalls = 0
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
 
     def add(self, name: str, count: int = 1) -> None:
@@ -116,5 +117,6 @@ class Counters:
             "sent": self.sent,
             "retried": self.retried,
             "spooled": self.spooled,
+            "stalls": self.stalls,
             "dropped": dict(self.dropped),
         }

@@ -31,5 +31,8 @@ class Stats(TypedDict):
     """Requests resent after a transient failure or a 429."""
     spooled: int
     """Events written to the disk spool (``spool_dir``) instead of being dropped."""
+    stalls: int
+    """Times the delivery thread stopped showing signs of life with events waiting
+    (``stall_timeout``): each time, captures sent from the calling thread until it did."""
     dropped: dict[str, int]
     """Events dropped, by reason (see ``DROP_REASONS``); every reason is present."""

@@ -136,3 +136,5 @@ FLASK = _web("flask.got_request_exception")
 STARLETTE = _web("starlette.middleware")
 ASGI = _web("asgi.middleware")
 WSGI = _web("wsgi.middleware")
+SERVERLESS = _web("serverless.handler")
+"""An exception escaping a serverless handler (``integrations.serverless``)."""

@@ -84,6 +84,11 @@ def session(deadline: Deadline, user_agent: str) -> Any:
     return made
 
 
+_STANDARD_SOCKET_MODULES = ("socket", "ssl")
+"""Where the socket classes whose reads and writes are bounded come from: the standard
+library's. A monkey-patched socket (gevent, eventlet) has methods of other shapes."""
+
+
 def _pool_classes(deadline: Deadline) -> dict[str, type]:
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -94,6 +99,8 @@ def _pool_classes(deadline: Deadline) -> dict[str, type]:
         if sock is None or not isinstance(sock, socket.socket):
             return
         base = type(sock)
+        if base.__module__ not in _STANDARD_SOCKET_MODULES:
+            return  # gevent's or eventlet's cooperative socket: requests' timeouts apply
         kind = bound.get(base)
         if kind is None:
             kind = bound[base] = _bounded_socket_class(base, deadline)

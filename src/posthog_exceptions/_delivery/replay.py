@@ -54,6 +54,10 @@ class Replay:
         self._closed = False
         self._next_look = 0.0
 
+    def renew_lock(self) -> None:
+        """Make the lock anew from what ``threading.Lock`` is now (see ``Worker``)."""
+        self._state = threading.Condition(threading.Lock())
+
     @property
     def busy(self) -> bool:
         """The spool is being sent, or a thread is about to send it."""

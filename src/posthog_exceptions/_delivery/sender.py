@@ -27,7 +27,7 @@ from posthog_exceptions._version import __version__
 
 from . import retry as _retry
 from .retry import Verdict
-from .transport import import_lock
+from .transport import TransportResponse, import_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from posthog_exceptions._stats import Counters
     from posthog_exceptions._types import Transport
 
-    from .transport import TransportResponse
-
     Lose = Callable[[list[Payload], str], None]
+
+_BUSY = "another delivery held the transport until the deadline"
 
 GZIP_LEVEL = 3  # deflate's fast family: about half the CPU of level 6, the bytes still small
 
@@ -52,11 +52,22 @@ class Pacing:
         self._changed = threading.Condition(threading.Lock())
         self._generation = 0  # bumped by hurry(): a backoff begun before it ends at once
         self._paused_until = 0.0  # a 429 holds back all sending until then
+        self._backoff_until = 0.0  # the backoff under way (or the last one) ends then
         self._deadline: float | None = None  # shutdown or the exit: give up after this
 
     @property
     def generation(self) -> int:
         return self._generation
+
+    def quiet_until(self) -> float:
+        """Until when delivery waits on purpose (a 429 pause, a backoff): the stall
+        watchdog does not count that time against the delivery thread."""
+        return max(self._paused_until, self._backoff_until)
+
+    def renew_lock(self) -> None:
+        """Make the lock anew from what ``threading.Lock`` is now (monkey-patching since);
+        only while nothing delivers."""
+        self._changed = threading.Condition(threading.Lock())
 
     def hurry(self, deadline: float | None = None) -> None:
         """Cut every backoff short; with ``deadline``, give up on retries after it."""
@@ -105,6 +116,7 @@ class Pacing:
         """Sleep before a retry; the deadline, or a :meth:`hurry` since ``generation``,
         cuts it short."""
         end = time.monotonic() + seconds
+        self._backoff_until = end
         with self._changed:
             while self._generation == generation:
                 limit = self.limit(deadline)
@@ -137,6 +149,8 @@ class Sender:
         self._send_lock = threading.Lock()
         self.in_request = False
         """A request is on the wire."""
+        self.active_at = 0.0
+        """When a request last started or ended (a sign of life for the stall watchdog)."""
 
     def deliver(self, payloads: list[Payload], deadline: float | None) -> int:
         """Deliver ``payloads``; returns how many were given up (spooled or dropped) for
@@ -233,15 +247,28 @@ class Sender:
                 import gzip
 
             body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-        with self._send_lock:
+        limit = self._pacing.limit(deadline)
+        lock = self._send_lock
+        if not lock.acquire(timeout=-1 if limit is None else max(limit - time.monotonic(), 0.0)):
+            return TransportResponse(None, error=_BUSY)
+        try:
+            self.active_at = time.monotonic()
             self.in_request = True
-            try:
-                send_by = getattr(self.transport, "send_by", None)
-                if send_by is not None:  # the HTTP transport: bounded by the deadline too
-                    return send_by(body, self._headers, self._pacing.limit(deadline))  # type: ignore[no-any-return]
-                return self.transport.send(body, self._headers)
-            finally:
-                self.in_request = False
+            send_by = getattr(self.transport, "send_by", None)
+            if send_by is not None:  # the HTTP transport: bounded by the deadline too
+                return send_by(body, self._headers, limit)  # type: ignore[no-any-return]
+            return self.transport.send(body, self._headers)
+        finally:
+            self.in_request = False
+            self.active_at = time.monotonic()
+            lock.release()
+
+    def renew_lock(self) -> None:
+        """Make the send lock anew from what ``threading.Lock`` is now (gevent's or
+        eventlet's after monkey-patching: a greenlet waiting for it must yield, not block
+        the hub); only while nothing delivers."""
+        if not self._send_lock.locked():
+            self._send_lock = threading.Lock()
 
     def abort(self) -> None:
         """End the request on the wire now, if the transport can (the HTTP one can)."""

@@ -28,18 +28,21 @@ The parts are composed: the worker owns a :class:`Ledger` (the queue's memory), 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 from posthog_exceptions._log import internal_error, logger
-from posthog_exceptions._own import OwnLock, work
+from posthog_exceptions._own import OwnLock, forget_locks, renew_work, work
 
 from . import process as _process
+from .hosts import threads_unavailable
 from .queue import Batch, EventQueue
 from .replay import Replay
 from .sender import Pacing, Sender
 from .spool import Spool
 from .transport import HttpTransport
+from .watchdog import Watchdog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,6 +67,9 @@ class Worker:
         self._spool = (
             Spool(options.spool_dir, options.spool_max_bytes) if options.spool_dir else None
         )
+        self._no_threads = None if options.sync_mode else threads_unavailable()
+        if self._no_threads:
+            logger.warning("%s: each capture sends its event before it returns", self._no_threads)
         self._reset()
         _process.track(self)
         _process.watch_children()
@@ -79,7 +85,9 @@ class Worker:
         self._progress = threading.Condition(self._lock)  # type: ignore[arg-type]
         self._queue = EventQueue(options.max_queue_size, options.max_queue_bytes, self._counters)
         self._thread: threading.Thread | None = None
-        self._direct = options.sync_mode  # deliver from the calling thread
+        self._direct = options.sync_mode or bool(self._no_threads)  # send on the caller
+        self._pid = os.getpid()
+        self._lock_kind = threading.Lock  # what made the locks (a monkey-patch replaces it)
         self._closed = False  # shutdown() was called: accept nothing more
         self._stopping = False  # the delivery thread should end once the queue is empty
         self._exiting = False  # the exit-time flush has run
@@ -89,6 +97,7 @@ class Worker:
         self._replay = Replay(options, self._counters, self._spool, self._pacing)
         transport = options.transport or HttpTransport(options.host, options.timeout)
         self._sender = Sender(options, self._counters, transport, self._pacing, self._replay.lose)
+        self._watch = Watchdog(options.stall_timeout, self._counters, self._sender, self._pacing)
 
     # ----------------------------------------------------------------- callers
 
@@ -100,8 +109,12 @@ class Worker:
 
         Nothing is logged while the lock is held: a logging handler of the application's
         that captures would otherwise wait for it (it is refused as re-entrant instead)."""
+        if self._pid != os.getpid() or threading.Lock is not self._lock_kind:
+            self._catch_up()
         options = self._options
+        stall = False
         with self._lock:
+            idle = not self._queue and not self._queue.inflight  # the thread waits for work
             if self._closed:
                 self._counters.drop("shutdown")
                 refused: tuple[Any, ...] | None = ("closed",)
@@ -115,9 +128,13 @@ class Worker:
                 direct = self._direct or not self._ensure_thread()
                 if not direct:
                     self._work.notify()
+                    stall = self._watch.stalled_now(idle) and self._watch.notice_locked()
+                    direct = self._watch.stalled
         if refused is not None:
             _log_refusal(refused)
             return False
+        if stall:
+            self._watch.report()
         if recovered:
             logger.warning("the queue has room again; %d events were dropped", recovered)
         if direct and work.delivering:
@@ -146,7 +163,7 @@ class Worker:
                 return True
             if threading.current_thread() is self._thread:
                 return False  # called from a before_send running on the worker: cannot wait
-            alive = self._thread is not None and self._thread.is_alive()
+            alive = self._running_locked()
         if not alive:
             self._drain_here(deadline)
         self._pacing.hurry()
@@ -220,7 +237,7 @@ class Worker:
         self._pacing.hurry(deadline)
         with self._lock:
             target = self._queue.last_seq
-            alive = self._thread is not None and self._thread.is_alive()
+            alive = self._running_locked()
             self._work.notify_all()
         if not alive:
             self._drain_here(deadline)
@@ -279,10 +296,12 @@ class Worker:
                     while not self._queue and not self._stopping:
                         self._work.wait()
                     batch = self._queue.take_locked(self._options.batch_size)
+                    self._watch.alive()
                 if batch is None:
                     return
                 if not self._deliver(batch, None):
                     self._replay.maybe_run(deliver)
+                self._watch.alive()
         except Exception:  # pragma: no cover - the sender guards itself; this is the last line
             internal_error("the delivery thread stopped unexpectedly")
             with self._lock:
@@ -305,6 +324,37 @@ class Worker:
             with self._lock:
                 self._queue.settle_locked(batch)
                 self._progress.notify_all()
+
+    # ----------------------------------------------------------- the process
+
+    def _running_locked(self) -> bool:
+        """The delivery thread exists and shows signs of life (lock held)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._watch.stalled_now(False)
+
+    def _catch_up(self) -> None:
+        """The process changed under this worker without telling it.
+
+        - Forked by code that bypasses ``os.register_at_fork`` (uWSGI forks its workers in
+          C; a C extension's ``fork()``): start afresh, as the fork handler would have —
+          the parent's queue is the parent's to send.
+        - ``threading`` monkey-patched (gevent, eventlet) after the locks were made, as
+          under gunicorn ``--preload`` with gevent workers: before the delivery thread
+          starts — it will be a greenlet — make them anew, so no greenlet ever blocks the
+          hub on a lock that does not yield."""
+        renew_work()  # (if threading.local is patched; nothing otherwise)
+        if self._pid != os.getpid():
+            forget_locks()
+            self.after_fork_in_child()  # all made anew, from what threading is now
+            return
+        kind, self._lock_kind = self._lock_kind, threading.Lock
+        if self._thread is None and not self._lock.locked():
+            self._lock.renew()
+            self._pacing.renew_lock()
+            self._sender.renew_lock()
+            self._replay.renew_lock()
+        else:
+            logger.debug("threading was patched after delivery began (%r); locks kept", kind)
 
     # ----------------------------------------------------------- waiting
 
