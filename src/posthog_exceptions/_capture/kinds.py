@@ -137,4 +137,12 @@ STARLETTE = _web("starlette.middleware")
 ASGI = _web("asgi.middleware")
 WSGI = _web("wsgi.middleware")
 SERVERLESS = _web("serverless.handler")
+CELERY = CaptureKind(
+    "task", handled=False, level="error", source="celery.task_failure", automatic=True
+)
+"""A Celery task that failed (``integrations.celery``)."""
+CELERY_RETRY = CaptureKind(
+    "task", handled=True, level="warning", source="celery.task_retry", automatic=True
+)
+"""The exception that made a Celery task retry (``capture_retries=True``)."""
 """An exception escaping a serverless handler (``integrations.serverless``)."""
