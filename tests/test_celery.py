@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .recording_server import RecordingServer
-from .worker_models import executable, program_env, require, script, stop
+from .worker_models import executable, program_env, require, script, start_server, stop
 
 TASKS = """
 import logging, os
@@ -89,7 +89,7 @@ def test_a_failing_task_is_one_event_with_the_producers_context(
     env = program_env(
         server, BROKER_FOLDER=str(broker), PYTHONPATH=str(tmp_path), PYTHONWARNINGS="ignore"
     )
-    worker = subprocess.Popen(
+    worker, output = start_server(
         [
             executable("celery"),
             "-A",
@@ -102,11 +102,8 @@ def test_a_failing_task_is_one_event_with_the_producers_context(
             "--without-mingle",
             "--loglevel=INFO",
         ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        tmp_path,
+        env,
     )
     try:
         produced = subprocess.run(
@@ -125,9 +122,9 @@ def test_a_failing_task_is_one_event_with_the_producers_context(
             timeout=60,
         )
     finally:
-        output = stop(worker)
+        text = stop(worker, output)
     exceptions = [e for e in server.events if e["event"] == "$exception"]
-    assert len(exceptions) == 1, (json.dumps(exceptions, indent=1)[:3000], output[-3000:])
+    assert len(exceptions) == 1, (json.dumps(exceptions, indent=1)[:3000], text[-3000:])
     event = exceptions[0]
     props = event["properties"]
     first = props["$exception_list"][0]

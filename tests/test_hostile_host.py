@@ -88,9 +88,10 @@ def test_finalisers_that_raise_or_capture_never_deadlock_the_program(
     ``requests`` imports) — with or without this library installed."""
     result = _run(
         f"""
-import gc, json, sys, time, posthog_exceptions
+import gc, json, sys, threading, time, posthog_exceptions
 client = posthog_exceptions.init({API_KEY!r}, host=sys.argv[1], rate_limit=False)
 finalised = []  # (the collector keeps its default thresholds; list.append: one C call)
+all_finalised = threading.Event()
 posthog_exceptions.capture("warm-up", distinct_id="u")
 assert client.flush(30)
 class Raises:
@@ -98,6 +99,8 @@ class Raises:
         self.me = self
     def __del__(self):
         finalised.append(1)
+        if len(finalised) == 6000:
+            all_finalised.set()
         raise ValueError("raised in __del__")
 class Captures:
     def __init__(self):
@@ -105,6 +108,8 @@ class Captures:
     def __del__(self):
         finalised.append(1)
         posthog_exceptions.capture("from-finaliser", distinct_id="u")
+        if len(finalised) == 6000:
+            all_finalised.set()
 for i in range(3000):
     Raises(), Captures()
     posthog_exceptions.capture("main", distinct_id="u", properties={{"i": i}})
@@ -112,13 +117,10 @@ for i in range(3000):
         raise KeyError(i)
     except KeyError:
         posthog_exceptions.capture_exception()
-def accounted():  # every call either queued or dropped as re-entrant
-    stats = client.stats()
-    return stats["queued"] + stats["dropped"]["reentrant"] == 2 * 3000 + len(finalised) + 1
 deadline = time.monotonic() + 30
-while not (len(finalised) == 6000 and accounted()) and time.monotonic() < deadline:
+while not all_finalised.is_set() and time.monotonic() < deadline:
     gc.collect()  # (a no-op while another thread's collection runs its finalisers)
-    time.sleep(0.001)  # (not a spin: leave the interpreter to the delivery thread)
+    all_finalised.wait(0.001)  # (the GIL is left to the delivery thread meanwhile)
 assert client.flush(30)
 print(json.dumps({{"finalised": len(finalised), **client.stats()}}))
 """,

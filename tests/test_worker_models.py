@@ -9,10 +9,7 @@ uuid: all of them, none twice."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,10 +23,10 @@ from .worker_models import (
     program_env,
     require,
     require_part,
+    run_program,
     script,
+    start_server,
     stop,
-    wait_for_line,
-    wait_until_serving,
 )
 
 PATCH = {
@@ -44,17 +41,27 @@ SPAWN = {
 }
 
 
+LOGGED = """
+import logging, threading
+class Said(logging.Handler):  # sets an event when the library logs a line containing a text
+    def __init__(self, text):
+        super().__init__(logging.INFO)
+        self.text, self.event = text, threading.Event()
+    def emit(self, record):
+        if self.text in record.getMessage():
+            self.event.set()
+def said(text):
+    handler = Said(text)
+    library = logging.getLogger("posthog_exceptions")
+    library.setLevel(logging.INFO)
+    library.addHandler(handler)
+    return handler.event
+"""
+
+
 def run(code: str, server: RecordingServer, timeout: float = 90) -> dict[str, object]:
     """Run a program; it prints its stats as JSON on its last line."""
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=program_env(server, PYTHONWARNINGS="ignore::DeprecationWarning"),
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_program(code, server, timeout=timeout, PYTHONWARNINGS="ignore::DeprecationWarning")
     stats: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
     return stats
 
@@ -110,8 +117,10 @@ def test_a_fork_that_skips_the_fork_handlers_starts_afresh(server: RecordingServ
     ``os.register_at_fork``: the child notices the new pid, sends its own events and
     never the parent's — here one the parent's thread is waiting to retry at the fork."""
     server.answer(503)  # the parent's "before the fork" waits in a backoff
-    code = """
-import ctypes, json, os, sys, time
+    code = (
+        LOGGED
+        + """
+import ctypes, json, os, sys
 import posthog_exceptions
 client = posthog_exceptions.init(rate_limit=False)
 def capture(text):
@@ -119,10 +128,9 @@ def capture(text):
         raise ValueError(text)
     except ValueError:
         client.capture_exception()
+retrying = said("retrying in")
 client.capture("before the fork", distinct_id="parent")
-deadline = time.monotonic() + 20
-while client.stats()["retried"] == 0 and time.monotonic() < deadline:
-    time.sleep(0.01)  # the 503 came back; the thread now waits to retry
+assert retrying.wait(20)  # the 503 came back; the thread now waits to retry
 assert client.stats()["retried"] == 1 and client.stats()["pending"] == 0
 pid = ctypes.PyDLL(None).fork()  # the GIL held across it, as a C caller holds it
 if pid == 0:
@@ -139,15 +147,8 @@ for i in range(50):
 assert client.flush(30)
 print(json.dumps(client.stats()))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=program_env(server),
-        check=False,
     )
-    assert result.returncode == 0, result.stderr
+    result = run_program(code, server)
     child = json.loads(result.stdout.splitlines()[0])
     assert child == {"ok": True, "sent": 50}, result.stdout  # its own 50, counted afresh
     assert_all_once(server, 100)
@@ -199,24 +200,30 @@ print(json.dumps({"captured": i, **stats}))
 def test_a_thread_waiting_out_a_pause_is_not_a_stall(server: RecordingServer) -> None:
     """A 429 with Retry-After holds every send back: the thread waits on purpose, and
     captures meanwhile are queued, not sent from the caller."""
-    server.answer(429, retry_after="2")
-    code = """
-import json, time
+    server.answer(429, retry_after="3")
+    code = (
+        LOGGED
+        + """
+import json, threading, time
 import posthog_exceptions
 client = posthog_exceptions.init(rate_limit=False, stall_timeout=0.3)
+paused = said("rate limited (429)")
 client.capture("first", distinct_id="x")
-time.sleep(1.0)  # the 429 came back; the thread pauses for 2 s
+assert paused.wait(20)  # the 429 came back; the thread pauses for 3 s
+# More than stall_timeout passes with the thread waiting on purpose (the time itself is
+# what is tested, so this wait is on the clock):
+threading.Event().wait(0.5)
 started = time.monotonic()
-for i in range(20):
+for i in range(20):  # sent from here, each would wait about 2.5 s for the pause's end
     try:
         raise ValueError(f"capture {i}")
     except ValueError:
         client.capture_exception()
-    time.sleep(0.05)
 took = time.monotonic() - started
 assert client.flush(30)
 print(json.dumps({"took": took, **client.stats()}))
 """
+    )
     stats = run(code, server, timeout=60)
     assert stats["stalls"] == 0
     took = stats["took"]
@@ -261,42 +268,50 @@ def test_gunicorn_preload_delivers_every_capture(
         require("gevent", "gunicorn's gevent workers")
     folder = Path(str(tmp_path))
     script(folder / "app.py", GUNICORN_APP)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            executable("gunicorn"),
-            "--preload",
-            "--workers=2",
-            f"--worker-class={worker_class}",
-            f"--bind=127.0.0.1:{port}",
-            "--graceful-timeout=30",
-            "app:app",
-        ],
-        cwd=folder,
-        env=program_env(server, PYTHONWARNINGS="ignore::DeprecationWarning"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    seen: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        for _ in range(2):
-            wait_for_line(process.stdout, r"Booting worker with pid: (\d+)", deadline, seen)  # type: ignore[arg-type]
-        wait_until_serving(port, deadline)
-        for request in range(50):
-            assert get(port, f"/{request}-10") == (200, "captured")
-        for _ in range(8):  # each lands on one worker or the other
-            assert get(port, "/flush") == (200, "True")
-        for request in range(50, 100):
-            assert get(port, f"/{request}-10") == (200, "captured")
-    finally:
-        output = "".join(seen) + stop(process)
-    assert process.returncode == 0, output
+    command = [
+        executable("gunicorn"),
+        "--preload",
+        "--workers=2",
+        f"--worker-class={worker_class}",
+        "--graceful-timeout=30",
+        "app:app",
+    ]
+    status, output = serve_and_capture(command, "--bind=127.0.0.1:{port}", folder, server)
+    assert status == 0, output
     try:
         assert_all_once(server, 1000, timeout=10)
     except AssertionError as error:
         raise AssertionError(f"{error}\n{output}") from None
+
+
+def serve_and_capture(
+    command: list[str],
+    bind: str,
+    folder: Path,
+    server: RecordingServer,
+    direct: bool | None = None,
+) -> tuple[int, str]:
+    """Run a server (``bind`` takes the port) with the app in ``folder``: 100 requests of
+    10 captures each, eight ``/flush`` requests between the halves (each lands on one
+    worker or another), then a graceful stop. ``direct``: what ``/direct`` must answer
+    (whether captures send from the calling thread). Returns the exit status and what
+    the server printed."""
+    port = free_port()
+    env = program_env(server, PYTHONWARNINGS="ignore::DeprecationWarning")
+    process, output = start_server([*command, bind.format(port=port)], folder, env)
+    try:
+        output.wait_for(r"Listening at: |bound to TCP address")  # the socket is open
+        for request in range(50):
+            assert get(port, f"/{request}-10") == (200, "captured")
+        if direct is not None:
+            assert get(port, "/direct") == (200, str(direct))
+        for _ in range(8):
+            assert get(port, "/flush") == (200, "True")
+        for request in range(50, 100):
+            assert get(port, f"/{request}-10") == (200, "captured")
+    finally:
+        text = stop(process, output)
+    return process.returncode, text
 
 
 UWSGI_APP = """
@@ -344,36 +359,17 @@ def test_uwsgi_delivers_every_capture(
         pytest.skip(f"uWSGI {version} always runs threads (2.0.26 is pinned below Python 3.13)")
     folder = Path(str(tmp_path))
     script(folder / "app.py", UWSGI_APP)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            executable("uwsgi"),
-            "--master",
-            "--processes=2",
-            f"--http-socket=127.0.0.1:{port}",
-            "--wsgi-file=app.py",
-            "--die-on-term",
-            *(["--enable-threads"] if threads else []),
-        ],
-        cwd=folder,
-        env=program_env(server),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    command = [
+        executable("uwsgi"),
+        "--master",
+        "--processes=2",
+        "--wsgi-file=app.py",
+        "--die-on-term",
+        *(["--enable-threads"] if threads else []),
+    ]
+    _, output = serve_and_capture(
+        command, "--http-socket=127.0.0.1:{port}", folder, server, direct=not threads
     )
-    seen: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        wait_until_serving(port, deadline)
-        for request in range(50):
-            assert get(port, f"/{request}-10") == (200, "captured")
-        assert get(port, "/direct") == (200, str(not threads))
-        for _ in range(8):
-            assert get(port, "/flush") == (200, "True")
-        for request in range(50, 100):
-            assert get(port, f"/{request}-10") == (200, "captured")
-    finally:
-        output = "".join(seen) + stop(process, signal.SIGTERM)
     if not threads:
         assert "Python threads support is disabled" in output  # uWSGI's own word for it
         assert "uWSGI runs this application without threads" in output, output

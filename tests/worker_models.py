@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -65,27 +66,69 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_line(stream: IO[str], pattern: str, deadline: float, seen: list[str]) -> str:
-    """Read ``stream`` until a line matches ``pattern`` (the match's first group)."""
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(pattern, line)
-        if match:
-            return match.group(1)
-    raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(seen)}")
+class Output:
+    """A server process's output, read line by line on a thread of its own (its pipe
+    never fills), that a test can wait on."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self._stream = process.stdout
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self._stream:
+            with self._changed:
+                self._lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._lines.append("")  # the end
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 60.0) -> None:
+        """Wait until ``count`` lines match ``pattern``."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while sum(1 for line in self._lines if re.search(pattern, line)) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self._lines and self._lines[-1] == ""):
+                    raise AssertionError(f"no line matching {pattern!r} in:\n{self.text}")
+                self._changed.wait(remaining)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._lines)
+
+    def finish(self, timeout: float = 30.0) -> str:
+        """Once the process has ended: the whole output, the pipe closed."""
+        self._reader.join(timeout)
+        self._stream.close()
+        return self.text
 
 
-def wait_until_serving(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)  # polling a port that is not open yet (no event to wait on)
-    raise AssertionError(f"nothing listens on port {port}")
+def start_server(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[Any, Output]:
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    return process, Output(process)
+
+
+def run_program(
+    code: str, server: RecordingServer, *args: str, timeout: float = 90, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter pointed at ``server``; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=program_env(server, **env),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def get(port: int, path: str, timeout: float = 30.0) -> tuple[int, str]:
@@ -95,17 +138,17 @@ def get(port: int, path: str, timeout: float = 30.0) -> tuple[int, str]:
     return response.status_code, response.text
 
 
-def stop(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 60) -> str:
-    """Stop a server process gracefully; its output."""
+def stop(process: subprocess.Popen[Any], output: Output, timeout: float = 60) -> str:
+    """Stop a server process gracefully (SIGTERM); all it printed."""
     if process.poll() is None:
-        process.send_signal(sig)
+        process.send_signal(signal.SIGTERM)
     try:
-        out, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, _ = process.communicate()
-        raise AssertionError(f"did not stop within {timeout} s:\n{out}") from None
-    return str(out or "")
+        process.wait()
+        raise AssertionError(f"did not stop within {timeout} s:\n{output.finish()}") from None
+    return output.finish()
 
 
 def script(path: Path, text: str) -> Path:

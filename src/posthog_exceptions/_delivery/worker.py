@@ -128,8 +128,8 @@ class Worker:
                 direct = self._direct or not self._ensure_thread()
                 if not direct:
                     self._work.notify()
-                    stall = self._watch.stalled_now(idle) and self._watch.notice_locked()
-                    direct = self._watch.stalled
+                    direct = self._watch.stalled_now(idle)  # then this thread sends
+                    stall = direct and self._watch.notice_locked()  # a new stall, to report
         if refused is not None:
             _log_refusal(refused)
             return False

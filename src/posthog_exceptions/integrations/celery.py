@@ -39,6 +39,7 @@ import json
 from posthog_exceptions._capture import kinds as _kinds
 from posthog_exceptions._context import Context, current, enter, leave, remember
 from posthog_exceptions._serialize import safe_str
+from posthog_exceptions._validate import check_bool
 
 from . import _common
 
@@ -170,12 +171,8 @@ def init_celery(
     ``client`` defaults to the one :func:`~posthog_exceptions.init` installed."""
     global _installed
     _common.check_options(None, client)
-    for name, value in (
-        ("propagate_context", propagate_context),
-        ("capture_retries", capture_retries),
-    ):
-        if not isinstance(value, bool):
-            raise TypeError(f"init_celery: {name!r} must be True or False, got {value!r}")
+    check_bool("propagate_context", propagate_context)
+    check_bool("capture_retries", capture_retries)
     from celery import signals
 
     if _installed is not None:

@@ -33,6 +33,7 @@ import inspect
 from posthog_exceptions._capture import kinds as _kinds
 from posthog_exceptions._context import Context, current, enter, leave, remember
 from posthog_exceptions._serialize import safe_str
+from posthog_exceptions._validate import check_seconds
 
 from . import _common
 
@@ -63,19 +64,12 @@ def serverless(
 ) -> Any:
     """Wrap a serverless handler: see the module docstring."""
     _common.check_options(None, client)
-    if (
-        isinstance(flush_timeout, bool)
-        or not isinstance(flush_timeout, (int, float))
-        or not 0 <= flush_timeout < float("inf")
-    ):
-        raise ValueError(
-            f"'flush_timeout' must be a finite number of seconds >= 0, got {flush_timeout!r}"
-        )
+    timeout = check_seconds("flush_timeout", flush_timeout, allow_zero=True)
 
     def wrap(function: F) -> F:
         if not callable(function):
             raise TypeError(f"serverless() wraps a handler function, got {function!r}")
-        invocation = _Invocation(float(flush_timeout), client)
+        invocation = _Invocation(timeout, client)
         if inspect.iscoroutinefunction(function):
 
             @functools.wraps(function)
