@@ -6,6 +6,7 @@ producer's person, session and tags; a retried-then-succeeding task, ``Retry`` a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -14,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from .recording_server import RecordingServer
-from .worker_models import executable, program_env, require, script, start_server, stop
+from .worker_models import (
+    executable,
+    program_env,
+    redis_server,
+    require,
+    script,
+    start_server,
+    stop,
+)
 
 TASKS = """
 import logging, os
@@ -28,7 +37,7 @@ posthog_exceptions.capture_logging()  # Celery's failure log line must not send 
 posthog_celery.init_celery()
 
 folder = os.environ["BROKER_FOLDER"]
-app = Celery("tasks", broker="filesystem://")
+app = Celery("tasks", broker=os.environ.get("BROKER_URL", "filesystem://"))
 app.conf.update(
     broker_transport_options={
         "data_folder_in": folder, "data_folder_out": folder, "processed_folder": folder,
@@ -77,11 +86,28 @@ posthog_exceptions.flush(10)
 """
 
 
-@pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
+@pytest.mark.parametrize(
+    ("pool", "broker"),
+    [
+        ("prefork", "redis"),
+        ("solo", "redis"),
+        ("prefork", "filesystem"),
+        ("threads", "filesystem"),
+        ("solo", "filesystem"),
+    ],
+)
 def test_a_failing_task_is_one_event_with_the_producers_context(
-    server: RecordingServer, tmp_path: Path, pool: str
+    server: RecordingServer, tmp_path: Path, pool: str, broker: str
 ) -> None:
+    """``redis``: a real redis-server as the broker; ``filesystem``: kombu's filesystem
+    transport, which needs no server (so a real worker test always runs)."""
     require("celery", "the Celery integration tests")
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(redis_server(tmp_path)) if broker == "redis" else None
+        _run_tasks(server, tmp_path, pool, url)
+
+
+def _run_tasks(server: RecordingServer, tmp_path: Path, pool: str, url: str | None) -> None:
     script(tmp_path / "tasks.py", TASKS)
     script(tmp_path / "producer.py", PRODUCER)
     broker = tmp_path / "broker"
@@ -89,6 +115,8 @@ def test_a_failing_task_is_one_event_with_the_producers_context(
     env = program_env(
         server, BROKER_FOLDER=str(broker), PYTHONPATH=str(tmp_path), PYTHONWARNINGS="ignore"
     )
+    if url is not None:
+        env["BROKER_URL"] = url
     worker, output = start_server(
         [
             executable("celery"),

@@ -4,6 +4,7 @@ recording server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -164,3 +165,37 @@ def executable(name: str) -> str:
     if found.exists():
         return str(found)
     return shutil.which(name) or name
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A real ``redis-server`` on a free loopback port, persistence off; its URL.
+
+    Skips (fails under ``CI=true``, where ``.ci/run`` installs Debian's package) when
+    the machine has none."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        require_part("redis-server", "a real Redis for the RQ and Celery-on-Redis tests")
+    port = free_port()
+    process, output = start_server(
+        [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        folder,
+        dict(os.environ),
+    )
+    try:
+        output.wait_for(r"Ready to accept connections", timeout=30)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(process, output)

@@ -145,4 +145,12 @@ CELERY_RETRY = CaptureKind(
     "task", handled=True, level="warning", source="celery.task_retry", automatic=True
 )
 """The exception that made a Celery task retry (``capture_retries=True``)."""
+RQ = CaptureKind(
+    "task", handled=False, level="error", source="rq.exception_handler", automatic=True
+)
+"""An RQ job that failed for good (``integrations.rq``)."""
+RQ_RETRY = CaptureKind(
+    "task", handled=True, level="warning", source="rq.exception_handler", automatic=True
+)
+"""A failed RQ job that will be retried (``capture_retries=True``)."""
 """An exception escaping a serverless handler (``integrations.serverless``)."""
