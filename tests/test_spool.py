@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -321,3 +322,120 @@ def test_an_unwritable_spool_counts_the_loss(tmp_path: Path) -> None:
     replay.lose(list(payloads(2)), "shutdown")
     assert counters.spooled == 0
     assert counters.dropped["shutdown"] == 2
+
+
+# ------------------------------------------------------------------ privacy and bounds
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_directory_and_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    previous = os.umask(0o022)
+    try:
+        Spool(str(directory), max_bytes=1 << 20).write(payloads(2), "phc_k", "http://h")
+    finally:
+        os.umask(previous)
+    assert _mode(directory) == 0o700
+    (batch,) = directory.iterdir()
+    assert _mode(batch) == 0o600
+
+
+def test_an_existing_shared_directory_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o755)
+    spool = Spool(str(directory), max_bytes=1 << 20)
+    with caplog.at_level("WARNING", logger="posthog_exceptions"):
+        spool.write(payloads(1), "phc_k", "http://h")
+        spool.write(payloads(1, start=1), "phc_k", "http://h")
+    warnings = [r for r in caplog.records if "accessible to other users" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "755" in warnings[0].getMessage()
+    assert _mode(directory) == 0o755  # the user's directory is left as it is
+
+
+def test_a_symlink_in_the_spool_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outside = Spool(str(elsewhere), max_bytes=1 << 20)
+    outside.write(payloads(3), "phc_k", "http://h")
+    (target,) = elsewhere.iterdir()
+    directory = tmp_path / "spool"
+    spool = Spool(str(directory), max_bytes=1 << 20)
+    spool.write(payloads(1, start=10), "phc_k", "http://h")
+    link = directory / "00000000000000000001-1-abcd-3.batch"
+    link.symlink_to(target)
+    sent: list[bytes] = []
+    corrupt = 0
+    for path in spool.pending():
+        claimed = spool.claim(path)
+        assert claimed is not None
+        try:
+            sent.extend(spool.read(claimed).payloads)
+        except Corrupt:
+            corrupt += 1
+            spool.quarantine(claimed)
+        else:
+            spool.done(claimed)
+    assert sent == payloads(1, start=10)
+    assert corrupt == 1
+    assert target.exists() and target.read_bytes().count(b"\n") == 4  # untouched
+
+
+def test_a_huge_sparse_file_is_set_aside_unread(tmp_path: Path) -> None:
+    """A 1 GiB (sparse) file is refused from its size, in a child whose peak memory is read."""
+    directory = tmp_path / "spool"
+    directory.mkdir(mode=0o700)
+    huge = directory / "00000000000000000001-1-abcd-5.batch"
+    with open(huge, "wb") as handle:
+        handle.truncate(1 << 30)
+    program = f"""
+import resource, sys
+from posthog_exceptions._delivery.spool import Corrupt, Spool
+spool = Spool({str(directory)!r}, max_bytes=1 << 20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+(path,) = spool.pending()
+claimed = spool.claim(path)
+try:
+    spool.read(claimed)
+except Corrupt as exc:
+    print("corrupt:", exc)
+spool.quarantine(claimed)
+spool.write([b'{{"event": "e", "distinct_id": "u"}}'], "phc_k", "http://h")
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("grew_kib", after - before)
+"""
+    finished = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "corrupt:" in finished.stdout and "spool_max_bytes" in finished.stdout
+    grew = int(finished.stdout.split("grew_kib")[1])
+    assert grew < 16 * 1024, finished.stdout  # KiB on Linux: far below the file's 1 GiB
+    # The set-aside file counted toward the bound, so writing made room by deleting it.
+    assert [p.name.endswith(".batch") for p in directory.iterdir()] == [True]
+
+
+def test_set_aside_files_count_toward_the_bound(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), max_bytes=20_000)
+    for n in range(50):
+        (tmp_path / f"{n:020d}-1-abcd-1.batch.corrupt").write_bytes(b"x" * 2_000)
+    spool.write(payloads(3), "phc_k", "http://h")
+    names = sorted(os.listdir(tmp_path))
+    total = sum(os.path.getsize(tmp_path / name) for name in names)
+    assert total <= 20_000
+    corrupt = [name for name in names if name.endswith(".corrupt")]
+    assert corrupt and corrupt[0] > f"{40:020d}"  # the oldest went first
+    assert sum(name.endswith(".batch") for name in names) == 1
+
+
+def test_a_batch_larger_than_the_bound_is_refused(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), max_bytes=500)
+    with pytest.raises(OSError, match="spool_max_bytes"):
+        spool.write(payloads(20), "phc_k", "http://h")
+    assert os.listdir(tmp_path) == []

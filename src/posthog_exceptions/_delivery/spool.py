@@ -16,12 +16,21 @@ atomic, so two processes never send the same file; a claim left by a process
 that died is taken back. Delivered files are deleted. The spool is bounded by
 ``spool_max_bytes``: the oldest files go first, and their events are counted
 (dropped, ``spool_full``). A file that cannot be read is renamed ``….corrupt``,
-reported and skipped — never a crash.
+reported and skipped — never a crash; set-aside files count toward the bound too, and
+go oldest first with the rest.
+
+The spool is private: events hold personal data. The directory is made 0700 and each
+file 0600 whatever the umask (a directory that already exists and is open to the group
+or to others is used as it is, with one warning). Files are created exclusively and
+opened without following symbolic links (a link in the directory is set aside, never
+followed); only regular files are read, and only up to ``spool_max_bytes`` — a larger
+file is set aside unread.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import time
 
 from posthog_exceptions._log import logger
@@ -30,6 +39,8 @@ SUFFIX = ".batch"
 CLAIMED = ".claimed-"
 CORRUPT = ".corrupt"
 FORMAT_VERSION = 1
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted in the directory must not block
 
 
 class Corrupt(Exception):
@@ -53,6 +64,22 @@ class Spool:
     def __init__(self, directory: str, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self._checked = False
+
+    def _prepare_directory(self) -> None:
+        """Create the directory 0700, or warn (once) when an existing one is not private."""
+        try:
+            os.mkdir(self.directory, 0o700)
+        except FileExistsError:
+            if not self._checked:
+                self._checked = True
+                _warn_if_shared(self.directory)
+            return
+        except FileNotFoundError:  # a missing parent: made with the umask, the leaf 0700
+            os.makedirs(os.path.dirname(os.path.abspath(self.directory)), exist_ok=True)
+            os.mkdir(self.directory, 0o700)
+        os.chmod(self.directory, 0o700)  # mkdir's mode is masked by the umask
+        self._checked = True
 
     # ------------------------------------------------------------------ writing
 
@@ -62,14 +89,19 @@ class Spool:
         Raises ``OSError`` when the events could not be written."""
         import json
 
-        os.makedirs(self.directory, exist_ok=True)
+        self._prepare_directory()
         header = json.dumps({"v": FORMAT_VERSION, "api_key": api_key, "host": host})
         body = b"\n".join([header.encode(), *payloads]) + b"\n"
+        if len(body) > self.max_bytes:
+            raise OSError(f"{len(body)} bytes do not fit in spool_max_bytes={self.max_bytes}")
         name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}-{len(payloads)}"
         final = os.path.join(self.directory, name + SUFFIX)
         temporary = os.path.join(self.directory, f".{name}.tmp")
         try:
-            with open(temporary, "wb") as handle:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                if hasattr(os, "fchmod"):  # POSIX: 0600 whatever the umask
+                    os.fchmod(fd, 0o600)
                 handle.write(body)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -82,14 +114,16 @@ class Spool:
         return dropped
 
     def _make_room(self, size: int) -> int:
-        files = self._files(SUFFIX)
+        """Delete the oldest files (waiting or set aside) until ``size`` more bytes fit;
+        returns how many waiting events went."""
+        files = sorted(self._files(SUFFIX) + self._files(CORRUPT), key=os.path.basename)
         total = sum(_size(path) for path in files)
         dropped = 0
-        for path in files:  # oldest first
+        for path in files:  # oldest first: the names start with the time they were written
             if total + size <= self.max_bytes:
                 break
             total -= _size(path)
-            if _remove(path):
+            if _remove(path) and path.endswith(SUFFIX):
                 dropped += event_count(path)
         return dropped
 
@@ -113,8 +147,7 @@ class Spool:
         import json
 
         try:
-            with open(claimed, "rb") as handle:
-                lines = handle.read().splitlines()
+            lines = _read_bounded(claimed, self.max_bytes).splitlines()
             header = json.loads(lines[0])
             if header.get("v") != FORMAT_VERSION:
                 raise ValueError(f"unknown spool format {header.get('v')!r}")
@@ -183,9 +216,40 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _read_bounded(path: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, never following a link.
+
+    Raises ``OSError`` (a link, not a regular file, unreadable) or ``ValueError`` (too large)."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{info.st_size} bytes, over spool_max_bytes={limit}")
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # grew after the check
+        raise ValueError(f"over spool_max_bytes={limit}")
+    return data
+
+
+def _warn_if_shared(directory: str) -> None:
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        logger.warning(
+            "the spool directory %s is accessible to other users (mode %o); spooled events"
+            " hold personal data: chmod 700 it",
+            directory,
+            stat.S_IMODE(mode),
+        )
+
+
 def _size(path: str) -> int:
     try:
-        return os.path.getsize(path)
+        return os.lstat(path).st_size
     except OSError:
         return 0
 
