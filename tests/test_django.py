@@ -15,7 +15,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import Http404, HttpRequest, HttpResponse
 from django.test import override_settings
-from django.urls import path
+from django.urls import path, re_path
 
 from posthog_exceptions.integrations.django import PostHogMiddleware
 
@@ -66,6 +66,13 @@ def ok(request: HttpRequest) -> HttpResponse:
     return HttpResponse("fine")
 
 
+def leak(request: HttpRequest) -> HttpResponse:
+    """Fails with the request (and its headers) in the view's locals (test_secrets_web)."""
+    headers = request.headers
+    fail_order(len(headers))
+    return HttpResponse("unreachable")
+
+
 urlpatterns = [
     path("orders/<int:order_id>/", order),
     path("async-orders/<int:order_id>/", async_order),
@@ -73,6 +80,7 @@ urlpatterns = [
     path("forbidden/", forbidden),
     path("caught/", caught),
     path("ok/", ok),
+    re_path(r"^leak/", leak),
 ]
 
 

@@ -567,7 +567,7 @@ def test_capture_locals_on_in_app_frames_with_secrets_masked() -> None:
     assert variables["password"] == "[Filtered]"
     assert variables["db_password"] == "[Filtered]"
     assert variables["card_pin"] == "[Filtered]"
-    assert variables["url"] == "https://[Filtered]@db.internal/app"
+    assert variables["url"] == "https://admin:[Filtered]@db.internal/app"
     assert all("code_variables" not in f for f in stack if not f["in_app"])
 
 

@@ -449,9 +449,9 @@ GHP = "ghp_" + "A1b2" * 9
     [
         (
             "postgres://admin:s3cret@db.internal:5432/app",
-            "postgres://[Filtered]@db.internal:5432/app",
+            "postgres://admin:[Filtered]@db.internal:5432/app",
         ),
-        ("see https://user:pw@example.com/x and", "see https://[Filtered]@example.com/x and"),
+        ("see https://user:pw@example.com/x and", "see https://user:[Filtered]@example.com/x and"),
         ("Authorization: Bearer abc.def-123", "Authorization: Bearer [Filtered]"),
         ("header Basic dXNlcjpwYXNz", "header Basic [Filtered]"),
         ("Authorization: Token abc123", "Authorization: Token [Filtered]"),
@@ -479,7 +479,7 @@ def test_secret_looking_values_are_scrubbed(text: str, scrubbed: str) -> None:
     [
         "phc_abcdefghijklmnopqrstuvwxyz012345",  # PostHog project keys are public
         "pk_live_4eC39HqLyjWDarjtT1zdp7dc",  # publishable
-        "https://example.com/path?q=1",
+        "https://example.com/path?page=1",
         "a basic sentence about high throughput",
         "user@example.com",
     ],
@@ -506,9 +506,9 @@ def test_secrets_inside_containers_and_reprs_are_scrubbed() -> None:
             "row": Row("redis://:pw@cache:6379"),
         }
     )
-    assert out["urls"] == "['https://[Filtered]@host/a', '[Filtered]']"
+    assert out["urls"] == "['https://u:[Filtered]@host/a', '[Filtered]']"
     assert str(out["settings"]).endswith("Settings(dsn='[Filtered]', debug=False)")
-    assert out["row"] == "Row(url='redis://[Filtered]@cache:6379')"
+    assert out["row"] == "Row(url='redis://:[Filtered]@cache:6379')"
 
 
 def test_a_secret_at_the_cut_is_still_masked() -> None:

@@ -3,9 +3,9 @@
 An event's properties are, the later winning: the runtime properties
 (:mod:`posthog_exceptions._runtime`), ``$geoip_disable`` (unless ``disable_geoip=False``),
 ``$release_id`` (the option, else ``POSTHOG_RELEASE_ID``; blank means none), the super
-properties with ``release`` and ``environment``, the context's tags, and the call's own
-properties; then ``$lib``/``$lib_version``, and from the context ``$session_id`` and
-``$window_id`` where the call gave none.
+properties with ``release`` and ``environment``, the context's tags (scrubbed, see
+:mod:`._capture.scrub`), and the call's own properties; then ``$lib``/``$lib_version``,
+and from the context ``$session_id`` and ``$window_id`` where the call gave none.
 
 The distinct id, the first that is set: the call's own, the context's
 (``identify_context``), an integration's ``distinct_id`` callable's, the
@@ -37,6 +37,7 @@ class Assembler:
         from ._runtime import runtime_properties
 
         self._options = options
+        self._scrubber: Any = None
         base: dict[str, Any] = runtime_properties()
         if options.disable_geoip:
             base["$geoip_disable"] = True
@@ -56,7 +57,7 @@ class Assembler:
         if scope is not None:
             tags = scope.tags()
             if tags:
-                props.update(clean(tags))
+                props.update(self._scrubbed(clean(tags)))
         props.update(properties)
         props["$lib"] = LIB_NAME
         props["$lib_version"] = __version__
@@ -70,6 +71,16 @@ class Assembler:
                 if window is not None:
                     props["$window_id"] = window
         return props
+
+    def _scrubbed(self, tags: dict[str, Any]) -> dict[str, Any]:
+        """The context's tags with secrets masked (see :mod:`._capture.scrub`)."""
+        scrubber = self._scrubber
+        if scrubber is None:
+            from ._capture.scrub import for_options
+
+            scrubber = self._scrubber = for_options(self._options)
+        scrubbed: dict[str, Any] = scrubber.scrub_properties(tags)
+        return scrubbed
 
     def person(self, distinct_id: Any, fallback: Any, scope: _context.Context | None) -> str | None:
         """The distinct id by the precedence of the module docstring; ``None``: anonymous."""

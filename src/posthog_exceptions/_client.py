@@ -266,7 +266,7 @@ class Client:
             if not admitted:
                 self._counters.drop("rate_limited")
                 return None
-        props = clean(properties or {})
+        props = self._exceptions.scrubber.scrub_properties(clean(properties or {}))
         built = self._exceptions.properties(walked, kind, level)
         props.update(built)
         if suppressed:

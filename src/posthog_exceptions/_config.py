@@ -38,6 +38,7 @@ from ._validate import (
     check_optional_callable,
     check_optional_str,
     check_path,
+    check_patterns,
     check_properties,
     check_transport,
     one_of,
@@ -47,6 +48,7 @@ from ._validate import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Mapping
     from typing import Any
 
@@ -195,7 +197,15 @@ class Options:
         False, check_bool, "Send the local variables of in-app frames (bounded, masked)."
     )
     scrub_names: tuple[str, ...] = option(
-        (), check_names, "More variable-name substrings whose values are masked."
+        (),
+        check_names,
+        "More name substrings whose values are masked (see :mod:`._capture.scrub`).",
+    )
+    scrub_patterns: tuple[re.Pattern[str], ...] = option(
+        (), check_patterns, "More regular expressions masked in every text the events carry."
+    )
+    scrub_messages: bool = option(
+        True, check_bool, "Mask secrets in exception messages and log messages too."
     )
     in_app_include: tuple[str, ...] = option(
         (), check_names, "Module prefixes whose frames are in-app even if installed."

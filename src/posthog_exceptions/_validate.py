@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import Any, Callable, Optional, Union
 
     DistinctIdOption = Union[str, Callable[[], Optional[str]]]
@@ -149,6 +150,33 @@ def check_names(name: str, value: object) -> tuple[str, ...]:
         if not item.strip():
             raise ValueError(f"option {name!r} must not contain blank names, got {value!r}")
     return tuple(items)
+
+
+def check_patterns(name: str, value: object) -> tuple[re.Pattern[str], ...]:
+    """Regular expressions (strs or compiled ``re.Pattern[str]``), compiled once here
+    (``re`` is imported only when the option is given)."""
+    if value == ():
+        return ()
+    import re
+
+    items = (value,) if isinstance(value, (str, re.Pattern)) else value
+    ok = isinstance(items, (tuple, list)) and all(isinstance(i, (str, re.Pattern)) for i in items)
+    expect(name, value, ok, "a regular expression or a list of them")
+    assert isinstance(items, (tuple, list))
+    compiled = []
+    for item in items:
+        try:
+            pattern = re.compile(item)
+        except re.error as exc:
+            raise ValueError(
+                f"option {name!r}: {item!r} is not a regular expression: {exc}"
+            ) from None
+        if not isinstance(pattern.pattern, str):
+            raise TypeError(f"option {name!r} must hold str patterns, got {show(item)}")
+        if pattern.search(""):
+            raise ValueError(f"option {name!r}: {item!r} matches the empty string")
+        compiled.append(pattern)
+    return tuple(compiled)
 
 
 def check_path(name: str, value: object) -> str | None:

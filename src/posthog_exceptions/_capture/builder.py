@@ -43,8 +43,7 @@ class ExceptionBuilder:
         self.reader = FrameReader(options)
         self.posthog_groups = options.grouping == "posthog"
         self.capture_locals = options.capture_locals
-        self.scrub_names = options.scrub_names
-        self._scrubber: Any = None
+        self.scrubber = self.reader.scrubber
         self._budget: Any = None
 
     def walk(
@@ -59,6 +58,9 @@ class ExceptionBuilder:
         nodes = walk_exceptions(
             exc, traceback=tb, reader=self.reader, synthetic_stack=synthetic_stack
         )
+        scrub = self.scrubber.scrub_message
+        for node in nodes:  # before the fingerprint (which may read the message)
+            node.value = scrub(node.value)
         parts = default_parts([node.key for node in nodes])
         custom = _custom_fingerprint(fingerprint)
         if custom is not None:
@@ -72,13 +74,11 @@ class ExceptionBuilder:
         (encode the event with it, or copy it to edit it)."""
         variables = None
         if self.capture_locals:
-            if self._scrubber is None:
-                from .scrub import Scrubber
+            if self._budget is None:
                 from .variables import Budget
 
-                self._scrubber = Scrubber(self.scrub_names)
                 self._budget = Budget
-            variables = (self._budget(), self._scrubber)
+            variables = (self._budget(), self.scrubber)
         exception_list = render(
             walked.nodes,
             mechanism_type=kind.mechanism,

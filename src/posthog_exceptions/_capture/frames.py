@@ -47,6 +47,7 @@ from posthog_exceptions._own import is_own_module
 from posthog_exceptions._serialize import dumps, safe_bool
 
 from .paths import absolute, in_app, qualname, relative
+from .scrub import for_options
 from .source import source_lines
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 MAX_LINE_LENGTH = 512
 _HAS_QUALNAME = sys.version_info >= (3, 11)
 _CACHE_LIMIT = 4096
+_PEM_LOOKBACK = 60  # lines: a 4096-bit RSA key in PEM is about 50
 _COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>"})
 
 Raw = tuple[FrameType, int, int]
@@ -101,6 +103,7 @@ class FrameReader:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.custom = options.frame_format == "custom"
+        self.scrubber = for_options(options)
         # Keyed by id(code), each entry checked to hold that very code object: code objects
         # compare equal by their contents (bytecode, names, first line — not the file), so
         # keyed by code, two copies of one function in two files would share a description.
@@ -197,7 +200,7 @@ class FrameReader:
         if colno is not None:
             wire["colno"] = colno
         if self.options.context_lines:
-            context = _read_context(info, self.options.context_lines, custom)
+            context = _read_context(info, self.options.context_lines, custom, self.scrubber)
             if context is not None:
                 wire["context_line"], wire["pre_context"], wire["post_context"] = context
         if custom:
@@ -283,18 +286,26 @@ def _read_variables(frame: FrameType, variables: tuple[Budget, Scrubber]) -> dic
     return _serialize_locals(local_vars, budget, scrubber)
 
 
-def _read_context(info: Info, size: int, custom: bool) -> tuple[str, list[str], list[str]] | None:
+def _read_context(
+    info: Info, size: int, custom: bool, scrubber: Scrubber
+) -> tuple[str, list[str], list[str]] | None:
+    """The line and ``size`` lines either side, scrubbed (a hard-coded secret next to the
+    crash stays home). The lines read start up to :data:`_PEM_LOOKBACK` earlier, so that a
+    private-key block begun above the window is known to be one."""
     lines = _source_lines(info.frame.f_code.co_filename, info.frame.f_globals)
     index = info.lineno - 1
     if not 0 <= index < len(lines):
         return None
     if custom:
         size = min(size, 10)
-    pre = [_line(line) for line in lines[max(0, index - size) : index]]
+    start = max(0, index - size)
+    first = max(0, start - _PEM_LOOKBACK)
+    read = scrubber.scrub_lines([_line(line) for line in lines[first : index + 1 + size]])
+    line = index - first
+    pre = read[start - first : line]
     if custom:
         pre.reverse()  # the custom variant lists the line just above first
-    post = [_line(line) for line in lines[index + 1 : index + 1 + size]]
-    return _line(lines[index]), pre, post
+    return read[line], pre, read[line + 1 :]
 
 
 def _source_lines(filename: str, f_globals: dict[str, Any]) -> list[Any]:

@@ -58,6 +58,7 @@ _NO_LABEL = object()
 _QUOTED_LENGTH = 64  # strings shorter than this have their quoted form cached
 _QUOTED_CACHE_SIZE = 4096
 _QUOTED_MASK = repr(MASK)
+_NAME = re.compile(r"-{0,2}[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _BINARY: tuple[Any, ...] = (bytes, bytearray)
 
 
@@ -244,6 +245,7 @@ class Renderer:
         text = self.text
         parts: list[str] = []
         used = 0
+        names_secret = False
         # The items to show are taken first: a repr among them may change the container,
         # and iterating a dict, set or deque that changes size raises.
         if base is dict:
@@ -256,8 +258,9 @@ class Renderer:
                 break
             # Short exact strings (most keys, many values) come from a cache; everything
             # else goes through text(). A key that names a secret hides its value.
-            if label is _NO_LABEL:
-                part, hidden = "", False
+            if label is _NO_LABEL:  # after an item naming a secret: ("password", x), argv
+                part, hidden = "", names_secret
+                names_secret = self._names_secret(item)
             elif type(label) is str and len(label) < _QUOTED_LENGTH < left:
                 part = quoted(label) + ": " if base is dict else f"{label}="
                 hidden = sensitive(label)
@@ -279,6 +282,21 @@ class Renderer:
             parts.append(part)
             used += len(part) + 2
         return parts
+
+    def _names_secret(self, item: object) -> bool:
+        """Whether a sequence item is a name (``"password"``, ``b"x-api-key"``,
+        ``"--token"``) whose next item is its secret value."""
+        kind = type(item)
+        if kind is bytes and len(item) <= 66:  # type: ignore[arg-type]
+            item = bytes.decode(item, "latin-1")  # type: ignore[arg-type]
+        elif kind is not str:
+            return False
+        text: str = item  # type: ignore[assignment]
+        return (
+            len(text) <= 66
+            and _NAME.fullmatch(text) is not None
+            and self.scrubber.name_is_sensitive(text.lstrip("-"))
+        )
 
 
 def _namedtuple_fields(kind: type, value: tuple[object, ...]) -> tuple[str, ...] | None:

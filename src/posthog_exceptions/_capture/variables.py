@@ -14,19 +14,13 @@ The budget
     the rest of the frame becomes ``"...": "<budget exhausted>"`` and later frames ``{}``.
 
 Scrubbing
-    A variable, dict key or namedtuple field whose name contains one of
-    :data:`DEFAULT_SCRUB_NAMES` or the extra names (case-insensitive, ignoring ``_`` and
-    ``-``) gets :data:`MASK` without its value being rendered; the substring rule
-    over-masks on purpose (``author`` contains ``auth``). Unless ``scrub_values=False``,
-    strings and reprs are scrubbed too: URL credentials (``scheme://[Filtered]@host``),
-    ``Bearer``/``Basic`` credentials, tokens with a secret prefix (``phx_``, ``sk_live_``,
-    ``sk_test_``, ``rk_live_``, GitHub ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/
-    ``github_pat_``, ``glpat-``, Slack ``xox?-``, AWS ``AKIA``/``ASIA`` key ids, Google
-    ``AIza``), JWTs, PEM private keys, and ``key=value``/``key: value`` pairs with a
-    sensitive key (``Settings(password='...')``, ``Authorization: Token ...``). Public
-    keys stay: PostHog ``phc_`` and Stripe ``pk_live_``. Only ``max_value_length`` + 256
-    characters are scrubbed, so a secret over 256 characters long crossing the cut may
-    show its start (PEM blocks are masked to the end of the window).
+    The client's scrubber (:mod:`.scrub`, its rules in its docstring): a variable, dict
+    key, dataclass or namedtuple field with a sensitive name gets :data:`MASK` without its
+    value being rendered, and so does the item after a sensitive name in a sequence
+    (``("password", x)``, ``["--token", x]``, ASGI header pairs); strings and reprs are
+    scrubbed by the text rules. Only ``max_value_length`` + 256 characters are scrubbed,
+    so a secret over 256 characters long crossing the cut may show its start (PEM blocks
+    are masked to the end of the window).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from posthog_exceptions._capture.scrub import Scrubber
+from posthog_exceptions._capture.scrub import Scrubber, for_options
 from posthog_exceptions._log import internal_error, logger
 from posthog_exceptions._serialize import safe_str
 
@@ -43,7 +43,6 @@ MAX_USER_AGENT = 512
 MAX_ROUTE = 500
 MAX_QUERY_KEYS = 50
 _QUERY_KEY = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
-_scrubbers: dict[tuple[str, ...], Scrubber] = {}
 
 
 def get_client(client: Client | None) -> Client | None:
@@ -219,11 +218,7 @@ def report_failure(integration: str) -> None:
 
 
 def _scrubber(client: Client) -> Scrubber:
-    names = tuple(client.options.scrub_names)
-    scrubber = _scrubbers.get(names)
-    if scrubber is None:
-        scrubber = _scrubbers[names] = Scrubber(names)
-    return scrubber
+    return for_options(client.options)
 
 
 def _unquote(text: str) -> str:
