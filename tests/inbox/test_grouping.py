@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+import posthog_exceptions
 from posthog_exceptions.__main__ import main
 from posthog_exceptions.inbox import Inbox
 from posthog_exceptions.inbox._grouping import fingerprint_of
 
 KEY = "phc_grouping_key"
+PYTHON_WITH_POSTHOG_ENV = "PYTHON_WITH_POSTHOG"
 
 
 def _sha512(*pieces: str) -> str:
@@ -173,3 +180,216 @@ def test_a_client_fingerprint_wins_and_a_long_one_is_hashed() -> None:
     assert fingerprint_of({"$exception_fingerprint": long}) == _sha512(long)
     with pytest.raises(ValueError, match="v9"):
         fingerprint_of({}, version="v9")
+
+
+# ---- posthog-python, the real SDK, against the inbox ------------------------------------
+
+BUG_TYPES = ("ValueError", "KeyError", "TypeError", "LookupError", "RuntimeError", "OSError")
+BUGS_MODULE = "".join(
+    f"def bug_{i:02d}(attempt):\n"
+    f"    raise {BUG_TYPES[i % len(BUG_TYPES)]}(f'bug {i} failed on attempt {{attempt}}')\n\n\n"
+    for i in range(19)
+) + textwrap.dedent(
+    """
+    def flaky(n):
+        if n == 0:
+            raise ConnectionError("db timeout after 3s")
+        if n == 1:
+            raise ConnectionError("db refused the connection")
+        raise ConnectionError(f"db gone ({n})")
+
+
+    BUGS = [value for name, value in sorted(globals().items()) if name.startswith("bug_")]
+    """
+)
+POSTHOG_PYTHON_PROGRAM = textwrap.dedent(
+    """
+    import sys
+
+    from posthog import Posthog
+
+    import shop_bugs
+
+    client = Posthog("phc_x", host=sys.argv[1], sync_mode=True)
+    for bug in shop_bugs.BUGS:
+        for attempt in range(2):  # the same bug twice, with another message
+            try:
+                bug(attempt)
+            except Exception as exc:
+                client.capture_exception(exc, distinct_id=f"user-{attempt}")
+    for n in range(3):  # one bug raised from three lines of one function
+        try:
+            shop_bugs.flaky(n)
+        except Exception as exc:
+            client.capture_exception(exc, distinct_id="user-flaky")
+    client.shutdown()
+    """
+)
+
+
+def _python_with_posthog() -> str | None:
+    """This interpreter if posthog-python is importable, else ``$PYTHON_WITH_POSTHOG``."""
+    if importlib.util.find_spec("posthog") is not None:
+        return sys.executable
+    return os.environ.get(PYTHON_WITH_POSTHOG_ENV) or None
+
+
+def test_posthog_python_events_group_into_one_issue_per_bug(
+    inbox: Inbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    python = _python_with_posthog()
+    if python is None:
+        pytest.skip(
+            "posthog-python is not importable here: pip install posthog==7.91.1, or set "
+            f"${PYTHON_WITH_POSTHOG_ENV} to an interpreter that has it"
+        )
+    (tmp_path / "shop_bugs.py").write_text(BUGS_MODULE)
+    (tmp_path / "program.py").write_text(POSTHOG_PYTHON_PROGRAM)
+    result = subprocess.run(
+        [python, "program.py", inbox.url],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    events = inbox.wait_for(19 * 2 + 3, event="$exception")
+    assert all(e["properties"]["$lib"] == "posthog-python" for e in events)
+    assert not any("$exception_fingerprint" in e["properties"] for e in events)
+
+    issues = _issues(inbox, capsys)
+    assert sorted(issues.values()) == [2] * 19 + [3]  # 19 bugs, each message kept together
+    assert all(len(key) == 128 for key in issues)
+    [flaky] = [key for key, count in issues.items() if count == 3]
+    shown = _show(inbox, flaky[:12], capsys)
+    assert shown.startswith(f"{flaky}: 3 occurrence(s)")
+    assert ", in flaky" in shown
+    assert shown.rstrip().endswith("ConnectionError: db gone (2)")
+
+
+# ---- posthog-js-shaped events -------------------------------------------------------------
+
+
+def _js_frame(url: str, function: str, line: int, column: int, in_app: bool = True) -> Any:
+    return {
+        "platform": "web:javascript",
+        "filename": url,
+        "function": function,
+        "lineno": line,
+        "colno": column,
+        "in_app": in_app,
+    }
+
+
+def _js_error(kind: str, message: str, frames: list[Any] | None = None) -> dict[str, Any]:
+    """An ``$exception`` event's properties as posthog-js sends them (entry frame first)."""
+    exception: dict[str, Any] = {
+        "type": kind,
+        "value": message,
+        "mechanism": {"handled": False, "synthetic": False, "type": "onerror"},
+    }
+    if frames is not None:
+        exception["stacktrace"] = {"type": "raw", "frames": frames}
+    return {"$exception_list": [exception], "$lib": "web", "$lib_version": "1.260.1"}
+
+
+def _minified_checkout(deploy: str, vendor: str, column: int, message: str) -> dict[str, Any]:
+    site = "https://app.example.com/static"
+    return _js_error(
+        "TypeError",
+        message,
+        [
+            _js_frame(f"{site}/vendor-{vendor}.js", "r", 2, 1200, in_app=False),
+            _js_frame(f"{site}/chunk-{deploy}.js", "eF", 64, column),
+        ],
+    )
+
+
+def _dev_cart(function: str, stamp: int, line: int, kind: str = "RangeError") -> dict[str, Any]:
+    url = f"http://localhost:3000/src/cart.js?t={stamp}"
+    return _js_error(kind, f"{function} failed", [_js_frame(url, function, line, 13)])
+
+
+def test_posthog_js_events_group_like_cymbal_without_source_maps(
+    inbox: Inbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reading = "Cannot read properties of undefined (reading '{}')"
+    checkout = [  # a minified bundle before and after a deploy: one bug
+        _minified_checkout("PGUQKT6S", "9F3A2B7C", 25112, reading.format("total")),
+        _minified_checkout("Z9XW4B2Q", "1A2B3C4D", 25140, reading.format("items")),
+    ]
+    coupon = [_dev_cart("applyCoupon", 1700000000, 42), _dev_cart("applyCoupon", 1700000999, 44)]
+    others = [
+        _dev_cart("removeItem", 1700000000, 80),  # another function: another bug
+        _dev_cart("applyCoupon", 1700000000, 42, kind="TypeError"),  # another type
+        _js_error("Error", "Request timed out after 30000ms"),  # no stack: the message counts,
+        _js_error("Error", "Request timed out after 15000ms"),  # its numbers masked
+        _js_error("Error", "Network request failed"),
+    ]
+    _post(inbox, checkout + coupon + others)
+    inbox.wait_for(9, event="$exception")
+
+    issues = _issues(inbox, capsys)
+    assert sorted(issues.values()) == [1, 1, 1, 2, 2, 2]
+    for pair in (checkout, coupon, others[2:4]):
+        assert fingerprint_of(pair[0]) == fingerprint_of(pair[1])
+        assert issues[fingerprint_of(pair[0])] == 2
+    shown = _show(inbox, fingerprint_of(coupon[0])[:10], capsys)
+    assert 'File "http://localhost:3000/src/cart.js?t=1700000999", line 44' in shown
+
+
+# ---- this library's own events -----------------------------------------------------------
+
+
+def _charge(order: int) -> None:
+    if order % 2:
+        raise ValueError(f"card declined for order {order}")
+    raise ValueError(f"card expired for order {order}")  # another line, another message
+
+
+def _ship(order: int) -> None:
+    raise LookupError(f"no address for order {order}")
+
+
+def _refund(order: int) -> None:
+    try:
+        _charge(order)
+    except ValueError as exc:
+        raise RuntimeError(f"refund of order {order} failed") from exc
+
+
+def _capture_bugs(client: posthog_exceptions.Client) -> None:
+    for bug, orders in ((_charge, range(1, 5)), (_ship, range(1, 3)), (_refund, range(1, 3))):
+        for order in orders:
+            try:
+                bug(order)
+            except Exception as exc:
+                client.capture_exception(exc)
+    assert client.flush(timeout=10)
+
+
+def test_own_events_with_posthog_grouping_group_by_the_servers_key(
+    inbox: Inbox, make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _capture_bugs(make_client(inbox.url, api_key=KEY, grouping="posthog"))
+    events = inbox.wait_for(8, event="$exception")
+    props = [e["properties"] for e in events]
+    assert not any("$exception_fingerprint" in p for p in props)
+    issues = _issues(inbox, capsys)
+    assert sorted(issues.values()) == [2, 2, 4]  # charge, ship, refund
+    assert set(issues) == {fingerprint_of(p) for p in props}
+    assert not set(issues) & {p["$exception_client_fingerprint"] for p in props}
+    shown = _show(inbox, fingerprint_of(props[0])[:12], capsys)
+    assert "4 occurrence(s)" in shown
+    assert shown.rstrip().endswith("ValueError: card expired for order 4")
+
+
+def test_own_events_with_client_grouping_keep_their_fingerprint(
+    inbox: Inbox, make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _capture_bugs(make_client(inbox.url, api_key=KEY))
+    events = inbox.wait_for(8, event="$exception")
+    issues = _issues(inbox, capsys)
+    assert set(issues) == {e["properties"]["$exception_fingerprint"] for e in events}
+    assert sorted(issues.values()) == [2, 2, 4]
