@@ -1,5 +1,6 @@
 """The ``issues`` and ``show`` sub-commands: the inbox's ``$exception`` events grouped the way
-PostHog groups them — by ``$exception_fingerprint`` — and one of them printed like a
+PostHog groups them — by the client's ``$exception_fingerprint``, else by the fingerprint
+PostHog computes on the server (:mod:`._grouping`) — and one of them printed like a
 Python traceback.
 
 ``python -m posthog_exceptions issues`` lists one line per group, most recent first:
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._cli import exception_summary
+from ._grouping import fingerprint_of
 from ._store import DB_ENV_VAR, DEFAULT_DB_NAME, EventStore, default_db
 
 if TYPE_CHECKING:
@@ -64,11 +66,7 @@ def load_issues(db: str) -> list[Issue]:
     with EventStore(db) as store:
         for row in store.events(event="$exception"):
             props = row["properties"] if isinstance(row["properties"], dict) else {}
-            fingerprint = str(
-                props.get("$exception_fingerprint")
-                or props.get("$exception_client_fingerprint")  # grouping="posthog"
-                or "(none)"
-            )
+            fingerprint = fingerprint_of(props)  # PostHog's key, whoever sent the event
             issue = groups.get(fingerprint)
             if issue is None:
                 groups[fingerprint] = Issue(fingerprint, 1, row)
