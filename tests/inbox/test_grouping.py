@@ -67,11 +67,18 @@ def _post(inbox: Inbox, properties: list[dict[str, Any]]) -> None:
 
 
 def _issues(inbox: Inbox, capsys: pytest.CaptureFixture[str]) -> dict[str, int]:
-    """``{fingerprint: occurrences}`` as ``python -m posthog_exceptions issues`` lists them."""
+    """``{fingerprint: occurrences}`` as ``python -m posthog_exceptions issues`` lists them
+    (a key cut to fit its column is read back in full with ``show``, by its prefix)."""
     assert main(["issues", "--db", _db(inbox)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("FINGERPRINT")
-    return {line.split()[0]: int(line.split()[1]) for line in lines[1:]}
+    listed = {line.split()[0]: int(line.split()[1]) for line in lines[1:]}
+    assert all(len(key) <= 32 for key in listed)
+    full = {}
+    for key, count in listed.items():
+        prefix = key[:-3] if key.endswith("...") else key
+        full[_show(inbox, prefix, capsys).split(":", 1)[0]] = count
+    return full
 
 
 def _show(inbox: Inbox, prefix: str, capsys: pytest.CaptureFixture[str]) -> str:

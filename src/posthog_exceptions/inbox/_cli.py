@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sqlite3
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import Inbox
 from ._store import DB_ENV_VAR, DEFAULT_DB_NAME, EventStore, default_db
+from ._terminal import json_line, visible
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -115,17 +115,17 @@ def run_events(args: argparse.Namespace) -> int:
         print(f"posthog-exceptions events: cannot read {db}: {exc}", file=sys.stderr)
         return 1
     for row in rows:
-        print(json.dumps(row, ensure_ascii=False) if args.json else format_event(row))
+        print(json_line(row) if args.json else format_event(row))
     return 0
 
 
 def format_event(row: dict[str, Any]) -> str:
     """One line: received time, event name, distinct id, uuid and, for ``$exception``,
-    the first exception's ``type: value``."""
+    the first exception's ``type: value``; control characters made visible."""
     fields = [row["received_at"], row["event"], row["distinct_id"], row["uuid"] or "-"]
     if row["event"] == "$exception":
         fields.append(exception_summary(row["properties"]))
-    return "  ".join(_one_line(str(field)) for field in fields if field)
+    return "  ".join(visible(_one_line(str(field))) for field in fields if field)
 
 
 def exception_summary(properties: object) -> str:

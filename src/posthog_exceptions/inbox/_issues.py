@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from ._cli import exception_summary
 from ._grouping import fingerprint_of
 from ._store import DB_ENV_VAR, DEFAULT_DB_NAME, EventStore, default_db
+from ._terminal import visible
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
+_KEY_COLUMN = 32
 _DB_HELP = f"SQLite database file (default: ${DB_ENV_VAR}, else ./{DEFAULT_DB_NAME})"
 _LINKS = {
     "cause": "The above exception was the direct cause of the following exception:",
@@ -120,12 +122,22 @@ def run_issues(args: argparse.Namespace) -> int:
     if not issues:
         print("no $exception events in the inbox yet")
         return 0
-    print(f"{'FINGERPRINT':<32}  {'COUNT':>5}  EXCEPTION  (CRASH SITE)")
+    print(f"{'FINGERPRINT':<{_KEY_COLUMN}}  {'COUNT':>5}  EXCEPTION  (CRASH SITE)")
     for issue in issues:
         props = issue.latest["properties"]
         summary = " ".join(exception_summary(props).split())[:100]
-        print(f"{issue.fingerprint:<32}  {issue.count:>5}  {summary}  ({crash_site(props)})")
+        key = _short(issue.fingerprint)
+        line = f"{key:<{_KEY_COLUMN}}  {issue.count:>5}  {summary}  ({crash_site(props)})"
+        print(visible(line))
     return 0
+
+
+def _short(fingerprint: str) -> str:
+    """A key that fits its column: longer ones (PostHog's are 128 hex digits) are cut,
+    and ``show`` takes any unique prefix."""
+    if len(fingerprint) <= _KEY_COLUMN:
+        return fingerprint
+    return fingerprint[: _KEY_COLUMN - 3] + "..."
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -142,15 +154,16 @@ def run_show(args: argparse.Namespace) -> int:
     issue = matches[0]
     latest = issue.latest
     props = latest["properties"]
-    print(
+    lines = [
         f"{issue.fingerprint}: {issue.count} occurrence(s); latest {latest['uuid']} at "
         f"{latest['timestamp']} for {latest['distinct_id']} "
         f"(level {props.get('$exception_level')}, source {props.get('$exception_source')})"
-    )
-    for label, value in _who_and_where(latest):
-        print(f"{label + ':':<9}{value}")
+    ]
+    lines.extend(f"{label + ':':<9}{value}" for label, value in _who_and_where(latest))
+    for line in lines:  # every line holds event data: control characters made visible
+        print(visible(line))
     print()
-    print(format_traceback(props))
+    print(visible(format_traceback(props), newlines=True))
     return 0
 
 
