@@ -240,8 +240,9 @@ def test_every_answer_carries_cors_headers(inbox: Inbox) -> None:
         send(inbox.url, "POST", "/e/", body, {"Origin": ORIGIN}),
         send(inbox.url, "POST", "/e/", b"{", {"Origin": ORIGIN}),  # a 400
         send(inbox.url, "GET", "/nothing", headers={"Origin": ORIGIN}),  # a 404
+        send(inbox.url, "PUT", "/e/", headers={"Origin": ORIGIN}),  # http.server's own 501
     ]
-    assert [response.status for response, _ in answers] == [200, 400, 404]
+    assert [response.status for response, _ in answers] == [200, 400, 404, 501]
     for _, headers in answers:
         assert headers["access-control-allow-origin"] == ORIGIN
         assert headers["access-control-allow-credentials"] == "true"

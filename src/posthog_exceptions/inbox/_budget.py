@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
+from typing import Callable
 
 
 class BudgetExhausted(Exception):
@@ -41,6 +42,11 @@ class ByteBudget:
         with self._changed:
             return self._peak
 
+    def wait(self, until: Callable[[int], bool], timeout: float) -> bool:
+        """Wait until ``until(bytes in use)`` holds (at most ``timeout`` s); whether it does."""
+        with self._changed:
+            return self._changed.wait_for(lambda: until(self._in_use), timeout)
+
     def reserve(self, amount: int, deadline: float) -> Reservation:
         """A reservation of ``amount`` bytes (``deadline`` is a ``time.monotonic()`` value)."""
         reservation = Reservation(self, deadline)
@@ -60,6 +66,7 @@ class ByteBudget:
                 self._changed.wait(remaining)
             self._in_use += amount
             self._peak = max(self._peak, self._in_use)
+            self._changed.notify_all()
 
     def _give_back(self, amount: int) -> None:
         if amount:

@@ -305,8 +305,16 @@ class CaptureHandler(BaseHTTPRequestHandler):
         self.inbox.on_commit()
         return stored
 
+    def end_headers(self) -> None:
+        """Add the CORS headers to the errors http.server writes itself (such as 501)."""
+        for line in self._cors_headers():
+            name, _, value = line.partition(": ")
+            self.send_header(name, value)
+        super().end_headers()
+
     def _cors_headers(self) -> list[str]:
-        origin = self.headers.get("Origin")
+        headers = getattr(self, "headers", None)  # unset when the request line was bad
+        origin = headers.get("Origin") if headers is not None else None
         if not origin:
             return ["Access-Control-Allow-Origin: *"]
         return [
