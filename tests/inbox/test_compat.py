@@ -23,7 +23,7 @@ import pytest
 
 from posthog_exceptions.inbox import Inbox
 
-from .test_server import KEY, U1, Response, _connect, assert_plain_text, event, post
+from .test_server import KEY, U1, U2, Response, _connect, assert_plain_text, event, post
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parent / "lz_vectors.json").read_text(encoding="utf-8")
@@ -361,3 +361,96 @@ def test_gzip_body_of_a_deep_payload_is_still_refused(inbox: Inbox) -> None:
     response = post(inbox.url, "/e/", body, {"Content-Encoding": "gzip"}, raw=True)
     assert_plain_text(response, 400)
     assert "nested deeper" in response.body
+
+
+# -- 4. capture v1, as posthog-python's capture_mode="v1" sends it --------------------------
+
+V1 = "/i/v1/analytics/events"
+
+
+def _v1_headers(**overrides: str) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {KEY}",
+        "PostHog-Sdk-Info": "posthog-python/7.91.1",
+        "PostHog-Attempt": "1",
+        "PostHog-Request-Id": U1,
+    }
+    headers.update(overrides)
+    return {name: value for name, value in headers.items() if value}
+
+
+def _v1_body(*events: dict[str, Any]) -> bytes:
+    return json.dumps({"created_at": "2026-01-01T00:00:00Z", "batch": list(events)}).encode()
+
+
+def _v1_event(**overrides: Any) -> dict[str, Any]:
+    return {
+        "event": "e",
+        "uuid": U1,
+        "distinct_id": "d",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "options": {},
+        "properties": {"plan": "pro"},
+        **overrides,
+    }
+
+
+def test_v1_answers_per_event_results(inbox: Inbox) -> None:
+    body = _v1_body(_v1_event(session_id="s"), _v1_event(uuid=U2))
+    response, _ = send(
+        inbox.url, "POST", V1, gzip.compress(body), _v1_headers(**{"Content-Encoding": "gzip"})
+    )
+    assert response.status == 200, response
+    assert json.loads(response.body) == {"results": {U1: {"result": "ok"}, U2: {"result": "ok"}}}
+    first, second = inbox.events()
+    assert first["properties"] == {
+        "plan": "pro",
+        "$session_id": "s",
+        "$lib": "posthog-python",
+        "$lib_version": "7.91.1",
+    }
+    assert (second["uuid"], second["api_key"]) == (U2, KEY)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "tag"),
+    [
+        (_v1_headers(Authorization=""), _v1_body(_v1_event()), 400, "missing_required_headers"),
+        (_v1_headers(Authorization="Basic x"), _v1_body(_v1_event()), 400, "invalid_header_value"),
+        (
+            _v1_headers(Authorization="Bearer phx_p"),
+            _v1_body(_v1_event()),
+            401,
+            "invalid_api_token",
+        ),
+        (_v1_headers(**{"Content-Encoding": "br"}), b"x", 415, "unsupported_encoding"),
+        (_v1_headers(), _v1_body(), 400, "empty_batch"),
+        (_v1_headers(), _v1_body(_v1_event(uuid="u-1")), 400, "missing_event_uuid"),
+        (_v1_headers(), _v1_body(_v1_event(), _v1_event()), 400, "duplicate_event_uuid"),
+        (_v1_headers(), _v1_body(_v1_event(timestamp=None)), 400, "invalid_event_timestamp"),
+        (_v1_headers(), _v1_body(_v1_event(properties=[])), 400, "malformed_event_properties"),
+        (_v1_headers(), b"[" * 200, 400, "request_parsing_error"),
+    ],
+    ids=[
+        "no-auth",
+        "not-bearer",
+        "personal-key",
+        "brotli",
+        "empty",
+        "bad-uuid",
+        "duplicate-uuid",
+        "no-timestamp",
+        "properties-list",
+        "too-deep",
+    ],
+)
+def test_v1_errors_are_json_as_posthog_writes_them(
+    inbox: Inbox, headers: dict[str, str], body: bytes, status: int, tag: str
+) -> None:
+    response, _ = send(inbox.url, "POST", V1, body, headers)
+    assert response.status == status, response
+    answer = json.loads(response.body)
+    assert answer["error"] == tag
+    assert answer["error_description"]
+    assert inbox.store.count() == 0
