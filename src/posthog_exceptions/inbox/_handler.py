@@ -95,7 +95,7 @@ class CaptureHandler(BaseHTTPRequestHandler):
                 f"Access-Control-Allow-Headers: {requested or 'Content-Type, Authorization'}",
                 "Access-Control-Max-Age: 86400",
             ]
-            if route in CAPTURE_PATHS:  # PostHog's capture answers its preflights so
+            if route in CAPTURE_PATHS:  # as PostHog's capture answers them
                 self._respond(200, b'{"status": 1}', _JSON, extra=preflight)
             else:
                 self._respond(204, b"", _TEXT, extra=preflight)
