@@ -20,6 +20,8 @@ import pytest
 from posthog_exceptions.inbox import Inbox, serve
 
 KEY = "phc_test_key"
+U1 = "0190a8f0-1c2d-7e3f-8a4b-5c6d7e8f9a01"
+U2 = "0190a8f0-1c2d-7e3f-8a4b-5c6d7e8f9a02"
 PATHS = ["/i/v0/e/", "/i/v0/e", "/e/", "/e", "/batch/", "/batch", "/capture/", "/capture"]
 
 
@@ -92,7 +94,7 @@ def inbox() -> Iterator[Inbox]:
 
 
 SHAPES: dict[str, tuple[Any, int]] = {
-    "single": ({"api_key": KEY, **event(uuid="u-1", timestamp="2026-01-01T00:00:00Z")}, 1),
+    "single": ({"api_key": KEY, **event(uuid=U1, timestamp="2026-01-01T00:00:00Z")}, 1),
     "batch": (
         {
             "api_key": KEY,
@@ -304,7 +306,7 @@ def test_decompressed_request_at_size_limit_is_413() -> None:
 
 
 def test_unknown_path_is_404_and_health_is_ok(inbox: Inbox) -> None:
-    assert_plain_text(post(inbox.url, "/decide/", {"api_key": KEY}), 404)
+    assert_plain_text(post(inbox.url, "/s/", {"api_key": KEY}), 404)
     for path in ("/", "/_health"):
         with urllib.request.urlopen(inbox.url + path, timeout=10) as response:
             assert response.status == 200
@@ -312,7 +314,7 @@ def test_unknown_path_is_404_and_health_is_ok(inbox: Inbox) -> None:
     conn = _connect(inbox.url)
     try:
         assert_plain_text(_exchange(conn, "GET", "/nothing/here"), 404)
-        assert_plain_text(_exchange(conn, "GET", "/batch/"), 405)
+        assert_plain_text(_exchange(conn, "GET", "/batch/"), 400)  # no body, no ?data=
     finally:
         conn.close()
 
@@ -375,13 +377,13 @@ def test_request_records(inbox: Inbox) -> None:
 def test_events_survive_restart_on_same_db(tmp_path: Path) -> None:
     db = tmp_path / "inbox.sqlite3"
     with Inbox(db=db) as first:
-        assert post(first.url, "/e/", {"api_key": KEY, **event(uuid="u-1")}).status == 200
+        assert post(first.url, "/e/", {"api_key": KEY, **event(uuid=U1)}).status == 200
     with Inbox(db=str(db)) as second:
-        assert [row["uuid"] for row in second.events()] == ["u-1"]
+        assert [row["uuid"] for row in second.events()] == [U1]
     second.start()  # an Inbox can be started again after stop()
     try:
-        assert post(second.url, "/e/", {"api_key": KEY, **event(uuid="u-2")}).status == 200
-        assert [row["uuid"] for row in second.wait_for(2)] == ["u-1", "u-2"]
+        assert post(second.url, "/e/", {"api_key": KEY, **event(uuid=U2)}).status == 200
+        assert [row["uuid"] for row in second.wait_for(2)] == [U1, U2]
     finally:
         second.stop()
 

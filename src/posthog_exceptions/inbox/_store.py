@@ -59,12 +59,15 @@ def default_db() -> str:
 def distinct_id_of(event: Mapping[str, Any]) -> str | None:
     """The event's distinct id the way PostHog's capture service reads it.
 
-    The top-level ``distinct_id`` wins unless it is absent or null, then
-    ``properties.distinct_id`` is used. A non-string value counts as its JSON
-    text. Returns ``None`` when the id is missing, null or empty (the server
-    rejects such a request) and truncates longer ids to 200 characters.
+    The top-level ``distinct_id`` (or its alias ``$distinct_id``) wins unless it is
+    absent or null, then ``properties.distinct_id`` is used. A non-string value
+    counts as its JSON text; NUL becomes U+FFFD. Returns ``None`` when the id is
+    missing, null or empty (the server rejects such a request) and truncates longer
+    ids to 200 characters.
     """
     value = event.get("distinct_id")
+    if value is None:
+        value = event.get("$distinct_id")
     if value is None:
         properties = event.get("properties")
         if isinstance(properties, Mapping):
@@ -72,7 +75,7 @@ def distinct_id_of(event: Mapping[str, Any]) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text[:MAX_DISTINCT_ID_CHARS] or None
+    return text.replace("\0", "\ufffd")[:MAX_DISTINCT_ID_CHARS] or None
 
 
 def _utc_now() -> str:
@@ -143,22 +146,27 @@ class EventStore:
         Each event needs a non-empty ``event`` name and a distinct id (top-level
         or in ``properties``); otherwise :class:`ValueError` is raised and
         nothing is stored. The whole event is kept as JSON in the ``data`` column.
+        Rows are made one at a time as SQLite takes them, so a large batch is not
+        held twice more in memory as JSON text.
         """
         received_at = _utc_now()
-        rows = [_row(event, api_key, received_at) for event in events]
-        if not rows:
+        for event in events:
+            _check(event)
+        if not events:
             return 0
         with self._lock:
             connection = self._open_connection()
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.executemany(_INSERT, rows)
+                connection.executemany(
+                    _INSERT, (_row(event, api_key, received_at) for event in events)
+                )
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
-        return len(rows)
+        return len(events)
 
     def events(self, limit: int | None = None, event: str | None = None) -> list[dict[str, Any]]:
         """The most recent ``limit`` events (all when ``None``), oldest first.
@@ -216,13 +224,19 @@ class EventStore:
             connection.close()
 
 
-def _row(event: Mapping[str, Any], api_key: str | None, received_at: str) -> _Row:
+def _check(event: Mapping[str, Any]) -> tuple[str, str]:
+    """The event's name and distinct id; ValueError when either is missing."""
     name = event.get("event")
     if not isinstance(name, str) or not name:
         raise ValueError("an event needs a non-empty string 'event' name")
     distinct_id = distinct_id_of(event)
     if distinct_id is None:
         raise ValueError(f"event {name!r} has no distinct_id")
+    return name, distinct_id
+
+
+def _row(event: Mapping[str, Any], api_key: str | None, received_at: str) -> _Row:
+    name, distinct_id = _check(event)
     properties = event.get("properties")
     return (
         _optional_text(event.get("uuid")),
