@@ -1,8 +1,12 @@
 """The local inbox: an embedded, PostHog-compatible capture endpoint.
 
-It answers ``POST /i/v0/e/``, ``/e/``, ``/batch/`` and ``/capture/`` the way
-PostHog's capture service does (the same body shapes, gzip handling, 400/401/413
-validation with plain-text errors) and stores every accepted event in SQLite,
+It answers PostHog's capture paths (``/i/v0/e/``, ``/e/``, ``/batch/``, ``/capture/``,
+``/track/``, ``/engage/``; ``POST`` and ``GET ?data=``), posthog-python's
+``/i/v1/analytics/events`` and the ``/flags``/``/decide`` calls ("no flags") the way
+PostHog does — every body encoding PostHog's capture decodes (JSON, form ``data=``,
+base64, gzip, deflate, lz64), CORS, PostHog's validation with plain-text errors —
+within a memory budget shared by all connections (see the README), and stores every
+accepted event in SQLite,
 answering ``200 {"status": 1}`` only once the events are committed. Point a
 client at it instead of PostHog to see exactly what would have been sent::
 
