@@ -25,6 +25,7 @@ import importlib
 import json
 import math
 import resource
+import statistics
 import sys
 import threading
 import time
@@ -330,6 +331,42 @@ def scenario_capture(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def scenario_sporadic(args: argparse.Namespace) -> dict[str, Any]:
+    """µs per capture_exception() on the calling thread when errors are sporadic.
+
+    ``--n`` captures, each after the process has slept ``--gap`` seconds (the idle time
+    between errors in a real program, in which the library's delivery thread sends the
+    previous event and the caches cool down), each exception raised just before its
+    capture. Only the capture is timed; every sample is kept for the median and p90."""
+    sys.setrecursionlimit(5000)
+    adapter = make_adapter(args.library, args.variant, args.url)
+    warm_up(adapter, args)
+    depth = args.depth
+    for _ in range(2):  # the first captures at this depth read its source lines
+        adapter.capture_exception(make_exception(depth))
+    adapter.flush(30)
+    samples: list[int] = []
+    cpu: list[float] = []
+    for i in range(args.n or 30):
+        time.sleep(args.gap)  # the idle gap is what is measured, not a synchronisation
+        exc = make_exception(depth, order_id=i)
+        cpu_started = time.thread_time()
+        started = time.perf_counter_ns()
+        adapter.capture_exception(exc)
+        samples.append(time.perf_counter_ns() - started)
+        cpu.append(time.thread_time() - cpu_started)
+        del exc
+    adapter.flush(60)
+    ordered = sorted(samples)
+    return {
+        "us_median": statistics.median(ordered) / 1e3,
+        "us_p90": percentile(ordered, 0.9) / 1e3,
+        "cpu_us_median": statistics.median(cpu) * 1e6,
+        "captures": len(samples),
+        "dropped": adapter.dropped(),
+    }
+
+
 def scenario_throughput(args: argparse.Namespace) -> dict[str, Any]:
     """``--n`` exceptions (depth 10) captured from ``--threads`` threads, then flush(300)."""
     adapter = make_adapter(args.library, args.variant, args.url)
@@ -456,6 +493,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "init": scenario_init,
     "happy_path": scenario_happy_path,
     "capture": scenario_capture,
+    "sporadic": scenario_sporadic,
     "throughput": scenario_throughput,
     "flood": scenario_flood,
     "wire": scenario_wire,
@@ -475,6 +513,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=1.0, help="capture: time to measure")
+    parser.add_argument("--gap", type=float, default=0.01, help="sporadic: idle seconds between")
     parser.add_argument("--flush", type=float, default=None, help="flood: flush timeout")
     args = parser.parse_args(argv)
     if args.variant not in VARIANTS[args.library]:
