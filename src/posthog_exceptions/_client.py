@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from . import _context
+from . import _context, _deferred
 from ._assemble import Assembler, anonymous
 from ._capture.kinds import MANUAL
 from ._capture.rules import is_ignored, mark_sent, resolve, sent_uuid
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._capture.exception_list import ExceptionList
     from ._capture.kinds import CaptureKind
     from ._capture.rules import ExceptionArg
+    from ._payload import Payload
     from ._types import Stats
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -66,6 +67,8 @@ class Client:
             else None
         )
         self._assembler = Assembler(self.options)
+        self._defer = not self.options.sync_mode and self.options.before_send is None
+        """Build ``$exception`` events on the sending thread (:mod:`._deferred`)."""
         if not self.options.has_key and not self.options.disabled:
             logger.warning(
                 "no PostHog project API key (api_key=, POSTHOG_API_KEY or "
@@ -267,15 +270,12 @@ class Client:
                 self._counters.drop("rate_limited")
                 return None
         props = self._exceptions.scrubber.scrub_properties(clean(properties or {}))
-        built = self._exceptions.properties(walked, kind, level)
-        props.update(built)
-        if suppressed:
-            props["$exception_suppressed_count"] = suppressed
-        listed, fallback = built["$exception_list"], fallback_distinct_id
         scope = _context.remembered(exc) or _context.current()
-        uid = self._send(
-            "$exception", distinct_id, props, exceptions=listed, fallback=fallback, scope=scope
-        )
+        person = (distinct_id, fallback_distinct_id)
+        if self._defer:  # built later, by the thread that sends it (see _deferred)
+            uid = _deferred.queue(self, walked, kind, level, props, person, scope, suppressed)
+        else:
+            uid = _deferred.send_now(self, walked, kind, level, props, person, scope, suppressed)
         if uid is not None:
             mark_sent(exc, uid)
         return uid
@@ -332,19 +332,31 @@ class Client:
             if edited is None:
                 return None
             event = edited
+        payload = self._encode(event, exceptions, shrinkable=shrinkable)
+        if payload is None:
+            return None
+        return event_uuid if self._worker.put(payload, event_uuid) else None
+
+    def _encode(
+        self, event: dict[str, Any], exceptions: ExceptionList | None, *, shrinkable: bool = True
+    ) -> Payload | None:
+        """The event's JSON, an ``$exception`` event shrunk to fit; ``None`` (counted and
+        logged) when it is still too large."""
+        props = event["properties"]
         payload = exceptions.encode(event) if exceptions is not None else dumps(event)
         if payload_size(payload) > MAX_EVENT_BYTES and shrinkable:
             if exceptions is not None:
                 props["$exception_list"] = exceptions.copy()  # shrinking edits it
             from ._capture.shrink import shrink
 
-            for _ in shrink(event["properties"]):
+            for _ in shrink(props):
                 payload = dumps(event)
                 if len(payload) <= MAX_EVENT_BYTES:
                     break
         if payload_size(payload) > MAX_EVENT_BYTES:
-            return self._too_large(name, payload_size(payload))
-        return event_uuid if self._worker.put(payload, event_uuid) else None
+            self._too_large(event["event"], payload_size(payload))
+            return None
+        return payload
 
     def _too_large(self, name: str, size: int) -> str | None:
         """Count and log an event too large to send; returns ``None`` for the caller."""

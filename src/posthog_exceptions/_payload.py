@@ -12,6 +12,11 @@ when spooled.
 
 The queue counts what these pieces hold in memory with
 :class:`~posthog_exceptions._delivery.ledger.Ledger`.
+
+An ``$exception`` event can also be queued before it is built: a :class:`Deferred`, the
+snapshot the capture took (see :mod:`posthog_exceptions._capture.detached`) and a
+function that builds the event from it. The thread that sends it builds it
+(:meth:`Deferred.payload`); until then the queue counts it by the estimates it came with.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Union
+    from typing import Callable, Optional, Union
 
-    Payload = Union[bytes, "Spliced"]
+    Payload = Union[bytes, "Spliced", "Deferred"]
+    Built = Union[bytes, "Spliced"]
 
 INT = sys.getsizeof(2**40)
 ALIGNMENT = 8
@@ -72,15 +78,63 @@ class Spliced:
         return b"".join(self.pieces())
 
 
+class Deferred:
+    """An event captured and queued, to be built by the thread that sends it.
+
+    ``size`` and ``memory`` are estimates made at the capture (of its JSON, and of what
+    the snapshot holds); the queue's bounds count them. :meth:`payload` builds the event
+    once — ``None`` when it cannot be sent (too large, or the build failed: counted by
+    the build itself)."""
+
+    __slots__ = ("_build", "_built", "memory", "size", "stacks")
+
+    def __init__(self, build: Callable[[], Optional[Built]], size: int, memory: int) -> None:
+        self._build: Callable[[], Optional[Built]] | None = build
+        self._built: Built | None = None
+        self.size = size
+        self.memory = memory
+        self.stacks = ()  # the ledger counts no shared blob for it
+
+    def payload(self) -> Built | None:
+        """Built once, by the one thread that took the event out of the queue (a batch,
+        or what shutdown drains): no two threads ever build the same event."""
+        build = self._build
+        if build is not None:
+            self._build = None  # built once, even if the build fails
+            self._built = build()
+        return self._built
+
+
 def size(payload: Payload) -> int:
-    """The length of the event's JSON."""
+    """The length of the event's JSON (estimated, for a :class:`Deferred`)."""
     return len(payload) if type(payload) is bytes else payload.size  # type: ignore[union-attr]
 
 
+def built(payloads: list[Payload]) -> list[Built]:
+    """The payloads ready to send: each :class:`Deferred` built, those that cannot be left out."""
+    out: list[Built] = []
+    for payload in payloads:
+        if type(payload) is Deferred:
+            ready = payload.payload()
+            if ready is not None:
+                out.append(ready)
+        else:
+            out.append(payload)  # type: ignore[arg-type]
+    return out
+
+
 def to_bytes(payload: Payload) -> bytes:
-    return payload if type(payload) is bytes else bytes(payload)
+    if type(payload) is Deferred:
+        ready = payload.payload()
+        return b"" if ready is None else to_bytes(ready)
+    return payload if type(payload) is bytes else bytes(payload)  # type: ignore[arg-type]
 
 
 def parts(payload: Payload) -> list[bytes] | tuple[bytes]:
     """The pieces to write, in order, for the event's JSON."""
-    return (payload,) if type(payload) is bytes else payload.pieces()  # type: ignore[union-attr]
+    if type(payload) is bytes:
+        return (payload,)
+    if type(payload) is Deferred:
+        ready = payload.payload()
+        return (b"",) if ready is None else parts(ready)
+    return payload.pieces()  # type: ignore[union-attr]

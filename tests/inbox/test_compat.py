@@ -9,6 +9,7 @@ for ``lz64`` and ``gzip-js``, plain JSON through ``sendBeacon`` with ``?beacon=1
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import sqlite3
@@ -82,7 +83,7 @@ def test_lone_surrogate_escapes_become_replacement_characters(inbox: Inbox) -> N
     assert post(inbox.url, "/batch/", body, raw=True).status == 200
     [row] = inbox.events()
     assert row["properties"] == {"file": "caf\ufffd.txt", "\ufffdk": "\ufffd"}
-    with sqlite3.connect(str(inbox.store.path)) as db:
+    with contextlib.closing(sqlite3.connect(str(inbox.store.path))) as db:  # (closes it)
         [(data,)] = db.execute("SELECT CAST(data AS BLOB) FROM events").fetchall()
     assert "caf\ufffd.txt" in data.decode("utf-8")  # valid UTF-8: strict decoding passes
     printed = subprocess.run(

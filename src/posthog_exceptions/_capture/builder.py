@@ -36,6 +36,17 @@ if TYPE_CHECKING:
     from .kinds import CaptureKind
 
 
+_EVENT_JSON = 1_000
+"""Estimated JSON of an event apart from its messages, frames and variables."""
+_EVENT_MEMORY = 1_600
+"""Estimated memory of a queued, unbuilt event apart from its messages, frames and
+variables: its properties and the event dict (measured by tests/test_deferred.py)."""
+_FRAME_JSON = 300
+_NODE_MEMORY = 200
+_FRAME_MEMORY = 250
+"""A frame of its own (not a shared one): its Info, Detached and module-globals dict."""
+
+
 class ExceptionBuilder:
     """Builds the ``$exception`` properties for one client's options."""
 
@@ -66,6 +77,30 @@ class ExceptionBuilder:
         if custom is not None:
             parts = custom_parts(custom, parts)
         return Walked(nodes, fingerprint_of(parts), custom is not None)
+
+    def detach(self, walked: Walked) -> tuple[int, int]:
+        """Let go of the frames (see :mod:`.detached`), reading their variables now when
+        ``capture_locals`` is on; returns estimates of the event's JSON length and of the
+        memory the snapshot holds, for the queue's bounds."""
+        variables = None
+        if self.capture_locals:
+            if self._budget is None:
+                from .variables import Budget
+
+                self._budget = Budget
+            variables = (self._budget(), self.scrubber)
+        detach_all = self.reader.detach_all
+        size, memory = _EVENT_JSON, _EVENT_MEMORY
+        for node in walked.nodes:
+            frames, own = detach_all(node.frames, variables)
+            node.frames = frames
+            size += len(node.value) + _FRAME_JSON * len(frames)
+            memory += 2 * len(node.value) + _NODE_MEMORY + 8 * len(frames) + _FRAME_MEMORY * own
+        if variables is not None:
+            spent = variables[0].spent
+            size += spent
+            memory += 2 * spent
+        return size, memory
 
     def properties(self, walked: Walked, kind: CaptureKind, level: str | None) -> dict[str, Any]:
         """The expensive half: context lines, local variables, the event properties.

@@ -25,7 +25,7 @@ import os
 from posthog_exceptions._payload import Spliced
 from posthog_exceptions._serialize import dumps
 
-from .frames import gap_marker
+from .detached import gap_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -41,11 +41,13 @@ import itertools
 import sys
 from collections.abc import Mapping
 from types import CodeType, FrameType, MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from posthog_exceptions._own import is_own_module
 from posthog_exceptions._serialize import dumps, safe_bool
 
+from .detached import SOURCE_GLOBALS, Detached
+from .frame_locals import read_variables as _read_variables
 from .paths import absolute, in_app, qualname, relative
 from .scrub import for_options
 from .source import source_lines
@@ -112,6 +114,7 @@ class FrameReader:
         # behind the view)
         self._wires: dict[tuple[int, int, int], tuple[CodeType, Mapping[str, Any], bytes, Any]]
         self._wires = {}
+        self._detached: dict[tuple[int, int, int], Info] = {}  # shared frame-less Infos
 
     # ------------------------------------------------------------------ reading
 
@@ -146,6 +149,51 @@ class FrameReader:
         if _HAS_QUALNAME or site.function != code.co_name or not code.co_argcount:
             self._sites[id(code)] = site
         return site
+
+    def detach(self, info: Info, variables: tuple[Budget, Scrubber] | None) -> Info:
+        """``info`` without its frame (see :class:`Detached`); with ``variables``, the
+        frame's variables are read now, while they are what they were at the capture.
+        Without variables, the events of one code location share one ``Info``."""
+        frame = info.frame
+        code = frame.f_code
+        values = None
+        if variables is not None and info.site.in_app and not self.custom:
+            values = _read_variables(frame, variables)
+        key = (id(code), info.lineno, info.lasti)
+        if values is None:
+            shared = self._detached.get(key)
+            if shared is not None and shared.frame.f_code is code:
+                return shared
+        found = self._wires.get(key)
+        kept = None
+        if found is None or found[0] is not code:  # its source will be read: how to find it
+            module = frame.f_globals
+            kept = {name: module[name] for name in SOURCE_GLOBALS if name in module}
+        detached = Info(Detached(code, kept, values), info.lineno, info.lasti, info.site)  # type: ignore[arg-type]
+        if values is None:
+            if len(self._detached) >= _CACHE_LIMIT:
+                self._detached.clear()
+            self._detached[key] = detached
+        return detached
+
+    def detach_all(
+        self, infos: list[Info], variables: tuple[Budget, Scrubber] | None
+    ) -> tuple[list[Info], int]:
+        """:meth:`detach` each of ``infos``; also returns how many are not shared ones."""
+        shared = self._detached
+        plain = variables is None or self.custom
+        out: list[Info] = []
+        own = 0
+        for info in infos:
+            if plain or not info.site.in_app:  # no variables: maybe one shared already
+                code = info.frame.f_code
+                found = shared.get((id(code), info.lineno, info.lasti))
+                if found is not None and found.frame.f_code is code:
+                    out.append(found)
+                    continue
+            out.append(self.detach(info, variables))
+            own += 1
+        return out, own
 
     # ------------------------------------------------------------------ writing
 
@@ -251,39 +299,6 @@ def trim(frames: list[Any], max_frames: int) -> tuple[list[Any], int, int]:
     head = max(1, max_frames // 5)
     tail = max_frames - head
     return frames[:head] + frames[-tail:], len(frames) - max_frames, head
-
-
-def gap_marker(omitted: int, custom: bool) -> dict[str, Any]:
-    """A synthetic frame standing for the frames trimmed out of a deep stack."""
-    text = f"<{omitted} frames omitted>"
-    head: dict[str, Any] = (
-        {"platform": "custom", "lang": "python"} if custom else {"platform": "python"}
-    )
-    return {
-        **head,
-        "filename": text,
-        "function": text,
-        "lineno": 0,
-        "in_app": False,
-        "synthetic": True,
-    }
-
-
-_serialize_locals: Callable[[Any, Budget, Scrubber], dict[str, object]] | None = None
-
-
-def _read_variables(frame: FrameType, variables: tuple[Budget, Scrubber]) -> dict[str, object]:
-    global _serialize_locals
-    if _serialize_locals is None:  # imported with the first capture_locals event
-        from .variables import serialize_locals
-
-        _serialize_locals = serialize_locals
-    budget, scrubber = variables
-    try:
-        local_vars = frame.f_locals
-    except Exception:
-        local_vars = {}
-    return _serialize_locals(local_vars, budget, scrubber)
 
 
 def _read_context(

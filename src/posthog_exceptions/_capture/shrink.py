@@ -4,7 +4,7 @@ chained exceptions — until it fits (wire-format §2 on 413)."""
 
 from __future__ import annotations
 
-from .frames import gap_marker
+from .detached import gap_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

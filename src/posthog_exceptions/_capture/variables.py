@@ -58,6 +58,11 @@ class Budget:
         self._exhausted = False
 
     @property
+    def spent(self) -> int:
+        """The bytes of variables rendered so far."""
+        return self._bytes
+
+    @property
     def exhausted(self) -> bool:
         """True once the event's byte or time budget ran out; later frames get ``{}``."""
         return self._exhausted

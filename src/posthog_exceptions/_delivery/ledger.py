@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from posthog_exceptions._payload import ITEM
+from posthog_exceptions._payload import ITEM, Deferred
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class Ledger:
         """Record ``payload`` as held; returns what that added to :attr:`total`."""
         if type(payload) is bytes:
             added = sys.getsizeof(payload) + ITEM
+        elif type(payload) is Deferred:  # not built yet: its estimate
+            added = payload.memory
         else:
             spliced: Spliced = payload  # type: ignore[assignment]
             added = spliced.memory
@@ -72,6 +74,9 @@ class Ledger:
         """``payload`` is no longer held (delivered, or given up)."""
         if type(payload) is bytes:
             self.total -= sys.getsizeof(payload) + ITEM
+            return
+        if type(payload) is Deferred:
+            self.total -= payload.memory
             return
         spliced: Spliced = payload  # type: ignore[assignment]
         freed = spliced.memory

@@ -11,7 +11,7 @@ most), so that the worker can decide and wait on one condition.
 from __future__ import annotations
 
 from posthog_exceptions._own import work
-from posthog_exceptions._payload import size
+from posthog_exceptions._payload import built, size
 
 from .ledger import Ledger
 from .transport import MAX_REQUEST_BYTES
@@ -113,3 +113,18 @@ class EventQueue:
         abandoned = sum(self.inflight.values())
         self.inflight.clear()
         return abandoned
+
+
+def requests(payloads: list[Payload]) -> list[list[Payload]]:
+    """A batch's events built (those that cannot be sent left out), in requests of at most
+    :data:`MAX_REQUEST_BYTES`: a batch of deferred events was sized by their estimates."""
+    out: list[list[Payload]] = []
+    total = 0
+    for payload in built(payloads):
+        item_size = size(payload)
+        if not out or (out[-1] and total + item_size + len(out[-1]) > MAX_REQUEST_BYTES):
+            out.append([])
+            total = 0
+        out[-1].append(payload)
+        total += item_size
+    return out

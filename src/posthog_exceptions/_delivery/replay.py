@@ -17,7 +17,7 @@ import threading
 import time
 
 from posthog_exceptions._log import logger
-from posthog_exceptions._payload import to_bytes
+from posthog_exceptions._payload import built, to_bytes
 
 from .spool import Corrupt, event_count
 from .transport import MAX_REQUEST_BYTES
@@ -102,6 +102,9 @@ class Replay:
         if not payloads:
             return
         if self.spool is not None:
+            payloads = built(payloads)  # type: ignore[assignment]  # (deferred ones built now)
+            if not payloads:
+                return
             try:
                 overflow = self.spool.write(
                     [to_bytes(payload) for payload in payloads],

@@ -37,7 +37,7 @@ from posthog_exceptions._own import OwnLock, forget_locks, renew_work, work
 
 from . import process as _process
 from .hosts import threads_unavailable
-from .queue import Batch, EventQueue
+from .queue import Batch, EventQueue, requests
 from .replay import Replay
 from .sender import Pacing, Sender
 from .spool import Spool
@@ -318,8 +318,9 @@ class Worker:
 
     def _deliver(self, batch: Batch, deadline: float | None) -> int:
         """Deliver a batch taken from the queue; returns how many events were given up."""
-        try:
-            return self._sender.deliver(batch.payloads, deadline)
+        try:  # (an event captured but not built yet is built here, on the sending thread)
+            parts = requests(batch.payloads)
+            return sum([self._sender.deliver(part, deadline) for part in parts])
         finally:
             with self._lock:
                 self._queue.settle_locked(batch)

@@ -1,0 +1,123 @@
+"""``$exception`` events queued at the capture and built by the thread that sends them.
+
+What cannot wait is done on the calling thread: the walk of the exceptions and their
+frames (type, message, notes, chain; code objects, lines, instructions), the checks that
+decide whether the event is sent at all (ignore rules, dedupe, the rate limit and its
+grouping key), the local variables (``capture_locals``: bounded and scrubbed, as they are
+now), the context's person, session and tags, the event's uuid and timestamp. No frame,
+traceback or exception is kept once the call returns (:mod:`._capture.detached`).
+
+What can wait is done by the delivery thread when it takes the event for a request:
+context lines, the wire form of each frame, the ``$exception_list``, the event's JSON and
+the size check (an event still too large after shrinking is dropped and counted,
+``too_large``; its uuid was returned already). Ordering, ``flush()`` (a queued event is
+pending whether built or not), exit-time delivery, fork and the queue's bounds (by the
+estimates of :func:`estimate`) hold as for every event.
+
+Events are built at the capture, as before, in ``sync_mode`` and with ``before_send``
+(which sees the finished event on the calling thread).
+"""
+
+from __future__ import annotations
+
+from ._event import new_uuid, normalize_timestamp
+from ._log import internal_error
+from ._payload import Deferred
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from . import _context
+    from ._capture.builder import Walked
+    from ._capture.kinds import CaptureKind
+
+    Client = Any  # (the client imports this module: no import back)
+    from ._payload import Built
+
+
+def queue(
+    client: Client,
+    walked: Walked,
+    kind: CaptureKind,
+    level: str | None,
+    props: dict[str, Any],
+    person: tuple[Any, Any],
+    scope: _context.Context | None,
+    suppressed: int,
+) -> str | None:
+    """Snapshot what may change, queue the event unbuilt; its uuid, or ``None`` if the
+    queue refused it (counted). ``person`` is (the call's distinct id, the fallback)."""
+    builder = client._exceptions
+    assert builder is not None
+    size, memory = builder.detach(walked)
+    assembler = client._assembler
+    properties = assembler.properties(props, scope)
+    distinct_id = assembler.person(person[0], person[1], scope)
+    if distinct_id is None:
+        from ._assemble import anonymous
+
+        distinct_id = anonymous()
+        properties["$process_person_profile"] = False
+    uid = new_uuid()
+    event: dict[str, Any] = {
+        "event": "$exception",
+        "distinct_id": distinct_id,
+        "properties": properties,
+        "timestamp": normalize_timestamp(None),
+        "uuid": uid,
+    }
+
+    def build() -> Built | None:
+        return _build(client, walked, kind, level, suppressed, event)
+
+    return uid if client._worker.put(Deferred(build, size, memory), uid) else None
+
+
+def send_now(
+    client: Client,
+    walked: Walked,
+    kind: CaptureKind,
+    level: str | None,
+    props: dict[str, Any],
+    person: tuple[Any, Any],
+    scope: _context.Context | None,
+    suppressed: int,
+) -> str | None:
+    """Build the event on the calling thread and queue it (sync mode, before_send)."""
+    builder = client._exceptions
+    assert builder is not None
+    built = builder.properties(walked, kind, level)
+    props.update(built)
+    if suppressed:
+        props["$exception_suppressed_count"] = suppressed
+    listed = built["$exception_list"]
+    uid: str | None = client._send(
+        "$exception", person[0], props, exceptions=listed, fallback=person[1], scope=scope
+    )
+    return uid
+
+
+def _build(
+    client: Client,
+    walked: Walked,
+    kind: CaptureKind,
+    level: str | None,
+    suppressed: int,
+    event: dict[str, Any],
+) -> Built | None:
+    """The event's JSON, on the sending thread; ``None`` (counted) when it cannot be sent."""
+    try:
+        builder = client._exceptions
+        assert builder is not None
+        built = builder.properties(walked, kind, level)
+        properties = event["properties"]
+        properties.update(built)
+        if suppressed:
+            properties["$exception_suppressed_count"] = suppressed
+        payload: Built | None = client._encode(event, built["$exception_list"])
+        return payload
+    except Exception:
+        client._counters.drop("internal_error")
+        internal_error("could not build a captured $exception event")
+        return None
