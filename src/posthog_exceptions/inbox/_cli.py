@@ -83,6 +83,7 @@ def run_inbox(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+        print(f"open {inbox.url}/ to see the errors", flush=True)  # the page (_web.py)
         print(
             f"posthog-exceptions inbox listening on {inbox.url} (db: {os.path.abspath(db)})",
             flush=True,

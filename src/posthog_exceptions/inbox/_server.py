@@ -44,6 +44,7 @@ from ._budget import ByteBudget
 from ._handler import CaptureHandler, RequestRecord
 from ._protocol import MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 from ._store import EventStore
+from ._web import CommitSignal
 
 __all__ = ["CaptureServer", "RequestRecord"]
 
@@ -86,6 +87,8 @@ class CaptureServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.on_commit = on_commit
         self.on_request = on_request
+        self.commits = CommitSignal()
+        """Counts committed requests; the page's live streams wait on it."""
         self._lock = threading.Lock()
         self._connections: dict[Any, threading.Thread] = {}
         self._stopping = threading.Event()
@@ -118,8 +121,9 @@ class CaptureServer(ThreadingHTTPServer):
                         self._accept()
 
     def stop_serving(self) -> None:
-        """Make :meth:`serve_until_stopped` return promptly."""
+        """Make :meth:`serve_until_stopped` return promptly, and end the page's streams."""
         self._stopping.set()
+        self.commits.close()
         try:
             self._wake_writer.send(b"\0")
         except OSError:
