@@ -190,6 +190,9 @@ def test_an_earlier_occurrence_can_be_chosen(browser: WebDriver, inbox: Inbox) -
     selected = browser.find_element(By.CSS_SELECTOR, ".occurrences a.selected")
     assert selected.text.endswith("first-person")  # the list was redrawn with it chosen
     assert browser.current_url.endswith(f"/{issue.occurrences[0]['id']}")
+    browser.get(f"{inbox.url}/issue/{quote(issue.fingerprint, safe='')}")  # a path, no hash
+    wait_until(browser, shows("#person", "second-person"), "the issue at its own path")
+    assert "ZeroDivisionError" in text_of(browser, "h1")
 
 
 def test_new_events_appear_without_a_reload(browser: WebDriver, inbox: Inbox) -> None:

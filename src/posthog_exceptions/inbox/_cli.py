@@ -31,7 +31,8 @@ def register(subparsers: Subparsers) -> None:
         help="run a local PostHog-compatible capture endpoint storing events in SQLite",
         description="Serve PostHog's capture endpoints (/i/v0/e/, /e/, /batch/, /capture/, "
         "/track/, /engage/, /i/v1/analytics/events, /flags, /decide) like PostHog and store "
-        "every accepted event. Stop with Ctrl-C or SIGTERM.",
+        "every accepted event; / is a web page of the issues and events, updated live. "
+        "Stop with Ctrl-C or SIGTERM.",
     )
     inbox.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     inbox.add_argument("--port", type=int, default=8000, help="port, 0 for any (default: 8000)")

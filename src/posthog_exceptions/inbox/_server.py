@@ -12,11 +12,15 @@ with or without the trailing slash:
   (:mod:`~posthog_exceptions.inbox._v1`).
 - ``/flags``, ``/decide``: ``GET`` and ``POST``, answered "no flags"
   (:mod:`~posthog_exceptions.inbox._flags`).
-- ``/`` and ``/_health``: ``GET``, ``200 {"status": "ok"}``.
+- ``/_health`` (and ``/`` for a client asking for JSON): ``GET``, ``200 {"status": "ok"}``.
+- ``/``, ``/static/...``, ``/api/...``: ``GET``, the web page, its files, its JSON API
+  and its live stream (:mod:`~posthog_exceptions.inbox._web`), with a
+  Content-Security-Policy and without CORS headers.
 - ``OPTIONS`` on the capture, v1 and flags paths: a CORS preflight answer (allowed
-  methods, the requested headers echoed, ``Access-Control-Max-Age``). Every answer,
-  errors included, carries ``Access-Control-Allow-Origin``: the request's ``Origin``
-  with ``Access-Control-Allow-Credentials: true``, or ``*`` when there is none.
+  methods, the requested headers echoed, ``Access-Control-Max-Age``). Every answer
+  but the page's, errors included, carries ``Access-Control-Allow-Origin``: the
+  request's ``Origin`` with ``Access-Control-Allow-Credentials: true``, or ``*`` when
+  there is none.
 
 Memory: request bodies are read and decoded within one :class:`ByteBudget` shared by
 all connections, of ``max_request_bytes`` (20 MB by default): before reading a body
