@@ -86,9 +86,14 @@ def shows(selector: str, text: str) -> Callable[[WebDriver], bool]:
 
 
 def csp_problems(browser: WebDriver) -> list[str]:
-    """Console messages about the Content-Security-Policy (the page must cause none)."""
+    """Console errors since the last call, and any word of the Content-Security-Policy
+    (the page must cause none)."""
     entries = browser.get_log("browser")  # type: ignore[no-untyped-call]
-    return [e["message"] for e in entries if "Content Security Policy" in e["message"]]
+    return [
+        e["message"]
+        for e in entries
+        if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]
+    ]
 
 
 def open_issue(browser: WebDriver, inbox: Inbox, fingerprint: str) -> None:
