@@ -1,12 +1,13 @@
 # Two commands for a fresh clone (Python >= 3.9 and PyPI are all they need):
 #   make demo   start the local inbox, run an example program, show what arrived
 #   make test   the whole test suite, then mypy --strict and ruff
+#   make screenshot   regenerate docs/inbox-issue.png (needs chromium and chromedriver)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test suite lint typecheck clean
+.PHONY: demo test suite lint typecheck clean screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +16,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+
+# The README's picture of the inbox's issue page: a real inbox, real exceptions, headless
+# Chromium (Debian's chromium and chromium-driver; nothing is downloaded).
+screenshot: $(STAMP)
+	$(BIN)/python docs/screenshot.py docs/inbox-issue.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -8,6 +8,9 @@
 3. Prints what the inbox received, the exceptions grouped by fingerprint, and the
    crash group's latest event as a traceback — the same output as
    `python -m posthog_exceptions events | issues | show FINGERPRINT`.
+4. Ends by printing the address of the inbox's web page (issues, frames, live events).
+   Run from a terminal, it then keeps serving the page until Ctrl-C; run with its output
+   going elsewhere (a pipe, a file, a test), it stops the inbox and exits at once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from posthog_exceptions.__main__ import main as cli
@@ -58,15 +62,34 @@ def main() -> int:
             banner(f"local inbox listening on {inbox.url}")
             for program in PROGRAMS:
                 run_example(inbox.url, *program)
-        banner("events the inbox stored  (python -m posthog_exceptions events)")
-        cli(["events", "--db", db, "--limit", "0"])
-        banner("exceptions grouped by fingerprint  (python -m posthog_exceptions issues)")
-        cli(["issues", "--db", db])
-        crash = next(
-            i for i in load_issues(db) if i.latest["properties"].get("$exception_level") == "fatal"
-        )
-        banner(f"python -m posthog_exceptions show {crash.fingerprint[:12]}")
-        return cli(["show", crash.fingerprint[:12], "--db", db])
+            status = show_what_arrived(db)
+            interactive = sys.stdout.isatty()
+            if interactive:
+                print("\nthe inbox keeps serving its page until you press Ctrl-C")
+            print(f"\nopen {inbox.url}/ to see the errors", flush=True)
+            if interactive:
+                serve_until_interrupted()
+    return status
+
+
+def show_what_arrived(db: str) -> int:
+    banner("events the inbox stored  (python -m posthog_exceptions events)")
+    cli(["events", "--db", db, "--limit", "0"])
+    banner("exceptions grouped by fingerprint  (python -m posthog_exceptions issues)")
+    cli(["issues", "--db", db])
+    crash = next(
+        i for i in load_issues(db) if i.latest["properties"].get("$exception_level") == "fatal"
+    )
+    banner(f"python -m posthog_exceptions show {crash.fingerprint[:12]}")
+    return cli(["show", crash.fingerprint[:12], "--db", db])
+
+
+def serve_until_interrupted() -> None:
+    try:
+        while True:  # the inbox serves in its own thread; Ctrl-C ends the sleep
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\ninbox stopped")
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ def test_the_demo_runs() -> None:
         [sys.executable, str(EXAMPLES / "demo.py")],
         env=env,
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=120,
         check=False,
@@ -164,6 +165,9 @@ def test_the_demo_runs() -> None:
     assert "$identify" in out
     assert "      2  PaymentDeclined" in out  # two crashes, one group
     assert "Traceback (most recent call last):" in out
+    # not a terminal: it ends (rather than serving on) by printing the page's address
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("open http://127.0.0.1:") and last.endswith("/ to see the errors")
 
 
 @pytest.mark.parametrize(

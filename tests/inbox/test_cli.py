@@ -102,6 +102,8 @@ def test_inbox_command_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         reader = threading.Thread(target=_pump, args=(process.stdout, lines))
         reader.start()
         try:
+            page = _next_line_containing(lines, "to see the errors", timeout=30)
+            assert page.strip() == f"open http://127.0.0.1:{port}/ to see the errors"
             line = _next_line_containing(lines, "listening on", timeout=30)
             assert line.strip() == (
                 f"posthog-exceptions inbox listening on http://127.0.0.1:{port} (db: {db})"

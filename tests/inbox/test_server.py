@@ -307,8 +307,10 @@ def test_decompressed_request_at_size_limit_is_413() -> None:
 
 def test_unknown_path_is_404_and_health_is_ok(inbox: Inbox) -> None:
     assert_plain_text(post(inbox.url, "/s/", {"api_key": KEY}), 404)
-    for path in ("/", "/_health"):
-        with urllib.request.urlopen(inbox.url + path, timeout=10) as response:
+    # "/" is the web page, except for a client that asks for JSON (tests/inbox/test_web.py)
+    for path, accept in (("/", "application/json"), ("/_health", "*/*"), ("/_health", "")):
+        request = urllib.request.Request(inbox.url + path, headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
             assert json.loads(response.read()) == {"status": "ok"}
     conn = _connect(inbox.url)

@@ -17,7 +17,9 @@ client at it instead of PostHog to see exactly what would have been sent::
         [event] = inbox.wait_for(1, event="$exception")
 
 or from a shell: ``python -m posthog_exceptions inbox`` then
-``python -m posthog_exceptions events``.
+``python -m posthog_exceptions events``, or open the inbox's URL in a browser: a page
+of the issues, each with its frames, source lines and variables, and the events as
+they arrive (:mod:`._web`).
 
 Only the standard library is used (``http.server`` and ``sqlite3``), and
 importing :mod:`posthog_exceptions` does not import this package.

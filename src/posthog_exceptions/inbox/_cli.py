@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sqlite3
@@ -30,7 +31,8 @@ def register(subparsers: Subparsers) -> None:
         help="run a local PostHog-compatible capture endpoint storing events in SQLite",
         description="Serve PostHog's capture endpoints (/i/v0/e/, /e/, /batch/, /capture/, "
         "/track/, /engage/, /i/v1/analytics/events, /flags, /decide) like PostHog and store "
-        "every accepted event. Stop with Ctrl-C or SIGTERM.",
+        "every accepted event; / is a web page of the issues and events, updated live. "
+        "Stop with Ctrl-C or SIGTERM.",
     )
     inbox.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     inbox.add_argument("--port", type=int, default=8000, help="port, 0 for any (default: 8000)")
@@ -82,6 +84,7 @@ def run_inbox(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+        print(f"open {inbox.url}/ to see the errors", flush=True)  # the page (_web.py)
         print(
             f"posthog-exceptions inbox listening on {inbox.url} (db: {os.path.abspath(db)})",
             flush=True,
@@ -111,21 +114,42 @@ def run_events(args: argparse.Namespace) -> int:
     limit = args.limit if args.limit > 0 else None
     try:
         with EventStore(db) as store:
-            rows = store.events(limit=limit, event=args.event)
+            rows = store.events(limit=limit, event=args.event, data=True)
     except sqlite3.Error as exc:
         print(f"posthog-exceptions events: cannot read {db}: {exc}", file=sys.stderr)
         return 1
     for row in rows:
-        print(json_line(row) if args.json else format_event(row))
+        print(json_line(_json_row(row)) if args.json else format_event(row))
     return 0
+
+
+PERSON_KEYS = ("$set", "$set_once")
+"""Top-level keys an ``$identify`` (or any) event carries beside its properties."""
+
+
+def person_updates(row: dict[str, Any]) -> dict[str, Any]:
+    """The event's top-level ``$set`` and ``$set_once`` (from the row's ``data``)."""
+    data = row.get("data")
+    if not isinstance(data, dict):
+        return {}
+    return {key: data[key] for key in PERSON_KEYS if key in data}
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    found = {key: value for key, value in row.items() if key != "data"}
+    found.update(person_updates(row))
+    return found
 
 
 def format_event(row: dict[str, Any]) -> str:
     """One line: received time, event name, distinct id, uuid and, for ``$exception``,
-    the first exception's ``type: value``; control characters made visible."""
+    the first exception's ``type: value``; then a top-level ``$set={...}`` and
+    ``$set_once={...}`` when the event has them; control characters made visible."""
     fields = [row["received_at"], row["event"], row["distinct_id"], row["uuid"] or "-"]
     if row["event"] == "$exception":
         fields.append(exception_summary(row["properties"]))
+    for key, value in person_updates(row).items():
+        fields.append(f"{key}={json.dumps(value, ensure_ascii=False, default=str)}")
     return "  ".join(visible(_one_line(str(field))) for field in fields if field)
 
 

@@ -1,6 +1,7 @@
 """One connection of the local inbox: routing, reading within the byte budget, answering.
 
-See :mod:`posthog_exceptions.inbox._server` for the endpoints and the memory bound.
+See :mod:`posthog_exceptions.inbox._server` for the endpoints and the memory bound, and
+:mod:`posthog_exceptions.inbox._web` for the page's paths.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Dict, Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
+from . import _web
 from ._body import BadBody, BodyTooLarge, ChunkedReader, discard
 from ._budget import BudgetExhausted, ByteBudget, Reservation
 from ._decode import COMPRESSIONS, decode_payload, extract_payload
@@ -19,11 +21,11 @@ from ._flags import FLAG_PATHS, no_flags
 from ._protocol import Rejected, load_json, validate_capture
 from ._store import EventStore
 from ._v1 import V1_PATHS, parse_v1, v1_compression, v1_error, v1_key, v1_results
+from ._web import SECURITY_HEADERS, CommitSignal, is_page_route
 
 CAPTURE_PATHS = frozenset({"/i/v0/e", "/e", "/batch", "/capture", "/track", "/engage"})
 """Capture endpoints, compared without the trailing slash."""
 
-HEALTH_PATHS = frozenset({"", "/_health"})
 _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json"
 _EXPANDING = frozenset({"gzip", "deflate", "lz64"})
@@ -57,6 +59,7 @@ class InboxServer(Protocol):
     budget_wait: float
     on_commit: Callable[[], None]
     on_request: Callable[[RequestRecord], None]
+    commits: CommitSignal
 
 
 def _route(target: str) -> str:
@@ -104,15 +107,33 @@ class CaptureHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         route = _route(self.path)
-        if route in HEALTH_PATHS:
+        if route == "/_health" or _web.wants_health(route, self.headers.get("Accept", "")):
             self._discard_body()
             self._respond(200, b'{"status": "ok"}', _JSON)
+        elif is_page_route(route):
+            self._discard_body()
+            self._serve_page(route)
         elif route in V1_PATHS:
             self._discard_body()
             rejected = Rejected(405, "use POST to send events", "method_not_allowed")
             self._respond(405, v1_error(rejected), _JSON)
         else:
             self._serve(route)
+
+    def _serve_page(self, route: str) -> None:
+        """The web page, its files and its JSON API (no CORS: see :mod:`._web`)."""
+        if not _web.allowed_host(self.headers.get("Host")):
+            message = b"this page answers only to localhost or an IP address"
+            self._respond(403, message, _TEXT, extra=SECURITY_HEADERS)
+        elif route == _web.STREAM_PATH:
+            self.close_connection = True  # the stream ends with the connection
+            content_type = "text/event-stream; charset=utf-8"
+            self._respond(200, b"", content_type, extra=SECURITY_HEADERS, streaming=True)
+            _web.stream(self.wfile.write, self.inbox.commits, self.inbox.store)
+        else:
+            query = urlsplit(self.path).query
+            status, body, content_type = _web.page_answer(route, query, self.inbox.store)
+            self._respond(status, body, content_type, extra=SECURITY_HEADERS)
 
     def do_POST(self) -> None:
         self._serve(_route(self.path))
@@ -303,6 +324,7 @@ class CaptureHandler(BaseHTTPRequestHandler):
             problem = f"could not store the events: {exc}"
             raise Rejected(503, problem, "service_unavailable") from None
         self.inbox.on_commit()
+        self.inbox.commits.notify()  # wakes the page's live streams
         return stored
 
     def end_headers(self) -> None:
@@ -313,6 +335,8 @@ class CaptureHandler(BaseHTTPRequestHandler):
         super().end_headers()
 
     def _cors_headers(self) -> list[str]:
+        if is_page_route(_route(getattr(self, "path", "*"))):
+            return []  # the page and its API hold personal data: no other origin reads them
         headers = getattr(self, "headers", None)  # unset when the request line was bad
         origin = headers.get("Origin") if headers is not None else None
         if not origin:
@@ -332,8 +356,10 @@ class CaptureHandler(BaseHTTPRequestHandler):
         body_size: int = 0,
         events: int = 0,
         extra: list[str] | None = None,
+        streaming: bool = False,
     ) -> None:
-        """Record the request, then send status line, headers and body in one write."""
+        """Record the request, then send status line, headers and body in one write
+        (only the headers when ``streaming``: the body follows until the connection ends)."""
         reason = self.responses.get(status, ("",))[0]
         lines = [
             f"{self.protocol_version} {status} {reason}",
@@ -343,7 +369,9 @@ class CaptureHandler(BaseHTTPRequestHandler):
             *(extra or []),
         ]
         if status != 204:
-            lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+            lines.append(f"Content-Type: {content_type}")
+            if not streaming:
+                lines.append(f"Content-Length: {len(body)}")
         if status == 503:
             lines.append("Retry-After: 1")
         if self.close_connection:

@@ -6,7 +6,8 @@ Python traceback.
 ``python -m posthog_exceptions issues`` lists one line per group, most recent first:
 fingerprint, occurrences, ``type: value`` and the crash site of the latest event.
 ``python -m posthog_exceptions show FINGERPRINT`` (any unique prefix) prints that
-group's latest event: root cause first, as Python does.
+group's latest event: root cause first, an exception group as a tree of its members, as
+Python does (:mod:`._traceback`).
 """
 
 from __future__ import annotations
@@ -16,31 +17,21 @@ import json
 import os
 import sqlite3
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._cli import exception_summary
-from ._grouping import fingerprint_of
-from ._store import DB_ENV_VAR, DEFAULT_DB_NAME, EventStore, default_db
+from ._groups import Issue, crash_site, group_issues, load_issues
+from ._store import DB_ENV_VAR, DEFAULT_DB_NAME, default_db
 from ._terminal import visible
+from ._traceback import format_traceback
+
+__all__ = ["Issue", "crash_site", "format_traceback", "group_issues", "load_issues"]
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 _KEY_COLUMN = 32
 _DB_HELP = f"SQLite database file (default: ${DB_ENV_VAR}, else ./{DEFAULT_DB_NAME})"
-_LINKS = {
-    "cause": "The above exception was the direct cause of the following exception:",
-    "context": "During handling of the above exception, another exception occurred:",
-    "member": "The above exception is a member of the following exception group:",
-}
-
-
-@dataclass
-class Issue:
-    fingerprint: str
-    count: int
-    latest: dict[str, Any]
 
 
 def register(subparsers: Subparsers) -> None:
@@ -60,59 +51,6 @@ def register(subparsers: Subparsers) -> None:
     show.add_argument("fingerprint", help="the fingerprint, or a unique prefix of it")
     show.add_argument("--db", help=_DB_HELP)
     show.set_defaults(handler=run_show)
-
-
-def load_issues(db: str) -> list[Issue]:
-    """Every fingerprint's count and latest event, most recently seen first."""
-    groups: dict[str, Issue] = {}
-    with EventStore(db) as store:
-        for row in store.events(event="$exception"):
-            props = row["properties"] if isinstance(row["properties"], dict) else {}
-            fingerprint = fingerprint_of(props)  # PostHog's key, whoever sent the event
-            issue = groups.get(fingerprint)
-            if issue is None:
-                groups[fingerprint] = Issue(fingerprint, 1, row)
-            else:
-                issue.count += 1
-                issue.latest = row
-    return sorted(groups.values(), key=lambda issue: issue.latest["id"], reverse=True)
-
-
-def crash_site(properties: dict[str, Any]) -> str:
-    """``file:line in function`` of the first exception's last frame."""
-    frames = _frames(_exceptions(properties)[:1])
-    if not frames:
-        return "(no stack)"
-    last = frames[-1]
-    return f"{last.get('filename', '?')}:{last.get('lineno', '?')} in {last.get('function', '?')}"
-
-
-def format_traceback(properties: dict[str, Any]) -> str:
-    """The exception list as Python would print it: root cause first."""
-    blocks: list[str] = []
-    entries = _exceptions(properties)
-    for index, entry in enumerate(reversed(entries)):
-        if index:
-            source = entries[len(entries) - index].get("mechanism", {}).get("source")
-            blocks.append(_LINKS.get(str(source), _LINKS["context"]))
-        lines = []
-        frames = _frames([entry])
-        if frames:
-            lines.append("Traceback (most recent call last):")
-            for frame in frames:
-                lines.append(
-                    f'  File "{frame.get("filename", "?")}", line {frame.get("lineno", "?")}, '
-                    f"in {frame.get('function', '?')}"
-                )
-                if frame.get("context_line"):
-                    lines.append(f"    {str(frame['context_line']).strip()}")
-        kind = entry.get("type", "Exception")
-        module = entry.get("module")
-        name = f"{module}.{kind}" if module and module != "__main__" else kind
-        value = entry.get("value")
-        lines.append(f"{name}: {value}" if value else str(name))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
 
 
 def run_issues(args: argparse.Namespace) -> int:
@@ -155,9 +93,10 @@ def run_show(args: argparse.Namespace) -> int:
     latest = issue.latest
     props = latest["properties"]
     lines = [
-        f"{issue.fingerprint}: {issue.count} occurrence(s); latest {latest['uuid']} at "
-        f"{latest['timestamp']} for {latest['distinct_id']} "
-        f"(level {props.get('$exception_level')}, source {props.get('$exception_source')})"
+        f"{issue.fingerprint}: {issue.count} occurrence(s); latest {_or_dash(latest['uuid'])} at "
+        f"{_or_dash(latest['timestamp'])} for {latest['distinct_id']} "
+        f"(level {_or_dash(props.get('$exception_level'))}, "
+        f"source {_or_dash(props.get('$exception_source'))})"
     ]
     lines.extend(f"{label + ':':<9}{value}" for label, value in _who_and_where(latest))
     for line in lines:  # every line holds event data: control characters made visible
@@ -165,6 +104,13 @@ def run_show(args: argparse.Namespace) -> int:
     print()
     print(visible(format_traceback(props), newlines=True))
     return 0
+
+
+def _or_dash(value: object) -> str:
+    """A header field: ``-`` when the event has none (never Python's ``None``)."""
+    if value is None or value == "":
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _who_and_where(event: dict[str, Any]) -> list[tuple[str, str]]:
@@ -192,18 +138,3 @@ def _issues_of(args: argparse.Namespace, command: str) -> list[Issue] | None:
     except sqlite3.Error as exc:
         print(f"posthog-exceptions {command}: cannot read {db}: {exc}", file=sys.stderr)
         return None
-
-
-def _exceptions(properties: object) -> list[dict[str, Any]]:
-    if not isinstance(properties, dict):
-        return []
-    entries = properties.get("$exception_list")
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-
-
-def _frames(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if not entries:
-        return []
-    stack = entries[0].get("stacktrace")
-    frames = stack.get("frames") if isinstance(stack, dict) else None
-    return [f for f in frames if isinstance(f, dict)] if isinstance(frames, list) else []

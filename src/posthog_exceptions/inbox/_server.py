@@ -12,11 +12,15 @@ with or without the trailing slash:
   (:mod:`~posthog_exceptions.inbox._v1`).
 - ``/flags``, ``/decide``: ``GET`` and ``POST``, answered "no flags"
   (:mod:`~posthog_exceptions.inbox._flags`).
-- ``/`` and ``/_health``: ``GET``, ``200 {"status": "ok"}``.
+- ``/_health`` (and ``/`` for a client asking for JSON): ``GET``, ``200 {"status": "ok"}``.
+- ``/``, ``/static/...``, ``/api/...``: ``GET``, the web page, its files, its JSON API
+  and its live stream (:mod:`~posthog_exceptions.inbox._web`), with a
+  Content-Security-Policy and without CORS headers.
 - ``OPTIONS`` on the capture, v1 and flags paths: a CORS preflight answer (allowed
-  methods, the requested headers echoed, ``Access-Control-Max-Age``). Every answer,
-  errors included, carries ``Access-Control-Allow-Origin``: the request's ``Origin``
-  with ``Access-Control-Allow-Credentials: true``, or ``*`` when there is none.
+  methods, the requested headers echoed, ``Access-Control-Max-Age``). Every answer
+  but the page's, errors included, carries ``Access-Control-Allow-Origin``: the
+  request's ``Origin`` with ``Access-Control-Allow-Credentials: true``, or ``*`` when
+  there is none.
 
 Memory: request bodies are read and decoded within one :class:`ByteBudget` shared by
 all connections, of ``max_request_bytes`` (20 MB by default): before reading a body
@@ -44,6 +48,7 @@ from ._budget import ByteBudget
 from ._handler import CaptureHandler, RequestRecord
 from ._protocol import MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 from ._store import EventStore
+from ._web import CommitSignal
 
 __all__ = ["CaptureServer", "RequestRecord"]
 
@@ -86,6 +91,8 @@ class CaptureServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.on_commit = on_commit
         self.on_request = on_request
+        self.commits = CommitSignal()
+        """Counts committed requests; the page's live streams wait on it."""
         self._lock = threading.Lock()
         self._connections: dict[Any, threading.Thread] = {}
         self._stopping = threading.Event()
@@ -118,8 +125,9 @@ class CaptureServer(ThreadingHTTPServer):
                         self._accept()
 
     def stop_serving(self) -> None:
-        """Make :meth:`serve_until_stopped` return promptly."""
+        """Make :meth:`serve_until_stopped` return promptly, and end the page's streams."""
         self._stopping.set()
+        self.commits.close()
         try:
             self._wake_writer.send(b"\0")
         except OSError:

@@ -168,36 +168,51 @@ class EventStore:
                 raise
         return len(events)
 
-    def events(self, limit: int | None = None, event: str | None = None) -> list[dict[str, Any]]:
+    def events(
+        self,
+        limit: int | None = None,
+        event: str | None = None,
+        *,
+        after: int | None = None,
+        data: bool = False,
+    ) -> list[dict[str, Any]]:
         """The most recent ``limit`` events (all when ``None``), oldest first.
 
-        ``event`` keeps only events with that name. Each result has the keys
-        ``id``, ``uuid``, ``event``, ``distinct_id``, ``timestamp``,
-        ``received_at``, ``api_key`` and ``properties`` (a parsed dict).
+        ``event`` keeps only events with that name, ``after`` only those stored after
+        the event with that ``id``. Each result has the keys ``id``, ``uuid``,
+        ``event``, ``distinct_id``, ``timestamp``, ``received_at``, ``api_key`` and
+        ``properties`` (a parsed dict); with ``data``, also ``data``: the whole event
+        as received (a parsed dict, top-level ``$set`` included).
         """
-        sql = f"SELECT {_COLUMNS} FROM events"
+        columns = _COLUMNS + (", data" if data else "")
+        conditions: list[str] = []
         params: list[object] = []
         if event is not None:
-            sql += " WHERE event = ?"
+            conditions.append("event = ?")
             params.append(event)
-        sql += " ORDER BY id DESC LIMIT ?"
+        if after is not None:
+            conditions.append("id > ?")
+            params.append(after)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = f"SELECT {columns} FROM events{where} ORDER BY id DESC LIMIT ?"
         params.append(-1 if limit is None else max(limit, 0))
         with self._lock:
             rows = self._open_connection().execute(sql, params).fetchall()
         rows.reverse()
-        return [
-            {
-                "id": row[0],
-                "uuid": row[1],
-                "event": row[2],
-                "distinct_id": row[3],
-                "timestamp": row[4],
-                "received_at": row[5],
-                "api_key": row[6],
-                "properties": json.loads(row[7]),
-            }
-            for row in rows
-        ]
+        return [_as_dict(row) for row in rows]
+
+    def get(self, event_id: int) -> dict[str, Any] | None:
+        """The event with this ``id``, as :meth:`events` gives it with ``data``; else ``None``."""
+        sql = f"SELECT {_COLUMNS}, data FROM events WHERE id = ?"
+        with self._lock:
+            row = self._open_connection().execute(sql, (event_id,)).fetchone()
+        return None if row is None else _as_dict(row)
+
+    def last_id(self) -> int:
+        """The ``id`` of the newest stored event, 0 when there is none."""
+        with self._lock:
+            row = self._open_connection().execute("SELECT MAX(id) FROM events").fetchone()
+        return int(row[0] or 0)
 
     def count(self, event: str | None = None) -> int:
         """How many events are stored (only those named ``event`` when given)."""
@@ -222,6 +237,22 @@ class EventStore:
             connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+
+def _as_dict(row: Sequence[Any]) -> dict[str, Any]:
+    found = {
+        "id": row[0],
+        "uuid": row[1],
+        "event": row[2],
+        "distinct_id": row[3],
+        "timestamp": row[4],
+        "received_at": row[5],
+        "api_key": row[6],
+        "properties": json.loads(row[7]),
+    }
+    if len(row) > 8:
+        found["data"] = json.loads(row[8])
+    return found
 
 
 def _check(event: Mapping[str, Any]) -> tuple[str, str]:
