@@ -82,9 +82,20 @@ def default_parts(exceptions: Sequence[ExceptionKey]) -> list[str]:
     return parts
 
 
+_fingerprints: dict[tuple[str, ...], str] = {}
+
+
 def fingerprint(parts: Sequence[str]) -> str:
-    text = "\n".join([VERSION, *parts])
-    return hashlib.md5(text.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()
+    """The MD5 of the parts; the same bug comes back, so keys are remembered by parts."""
+    key = tuple(parts)
+    found = _fingerprints.get(key)
+    if found is None:
+        text = "\n".join([VERSION, *parts])
+        found = hashlib.md5(text.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()
+        if len(_fingerprints) >= _CACHE_SIZE:
+            _fingerprints.clear()
+        _fingerprints[key] = found
+    return found
 
 
 def custom_parts(custom: str | Sequence[str], default: Sequence[str]) -> list[str]:

@@ -119,11 +119,11 @@ class FrameReader:
     # ------------------------------------------------------------------ reading
 
     def read(self, raw: list[Raw]) -> tuple[list[Info], int, int]:
-        """The visible frames of ``raw`` (entry first), trimmed to ``max_frames``.
-
-        Returns the kept frames, how many were left out, and where the gap is."""
-        sites = self._sites
-        visible: list[tuple[FrameType, int, int, Site]] = []
+        """The visible frames of ``raw`` (entry first), trimmed to ``max_frames``: the kept
+        frames, how many were left out, and where the gap is."""
+        sites, shared = self._sites, self._detached
+        share = not self.options.capture_locals  # no variables to read: no frame needed
+        visible: list[Any] = []
         for frame, lineno, lasti in raw:
             code = frame.f_code
             site = sites.get(id(code))
@@ -134,9 +134,14 @@ class FrameReader:
             hide = frame.f_globals.get("__tracebackhide__")
             if (hide is not None and safe_bool(hide)) or (site.hideable and _hidden(frame)):
                 continue
+            if share:  # the frame-less Info of this location, when there is one already
+                found = shared.get((id(code), lineno, lasti))
+                if found is not None and found.frame.f_code is code and found.site is site:
+                    visible.append(found)
+                    continue
             visible.append((frame, lineno, lasti, site))
         kept, omitted, gap = trim(visible, self.options.max_frames)
-        return [Info(*entry) for entry in kept], omitted, gap
+        return [Info(*e) if type(e) is tuple else e for e in kept], omitted, gap
 
     def _site(self, frame: FrameType) -> Site:
         try:
@@ -185,6 +190,9 @@ class FrameReader:
         out: list[Info] = []
         own = 0
         for info in infos:
+            if type(info.frame) is Detached:  # type: ignore[comparison-overlap]  # shared
+                out.append(info)
+                continue
             if plain or not info.site.in_app:  # no variables: maybe one shared already
                 code = info.frame.f_code
                 found = shared.get((id(code), info.lineno, info.lasti))
