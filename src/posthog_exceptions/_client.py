@@ -272,10 +272,8 @@ class Client:
         props = self._exceptions.scrubber.scrub_properties(clean(properties or {}))
         scope = _context.remembered(exc) or _context.current()
         person = (distinct_id, fallback_distinct_id)
-        if self._defer:  # built later, by the thread that sends it (see _deferred)
-            uid = _deferred.queue(self, walked, kind, level, props, person, scope, suppressed)
-        else:
-            uid = _deferred.send_now(self, walked, kind, level, props, person, scope, suppressed)
+        # built by the thread that sends it, or here (sync_mode, before_send): see _deferred
+        uid = _deferred.send(self, walked, kind, level, props, person, scope, suppressed)
         if uid is not None:
             mark_sent(exc, uid)
         return uid

@@ -36,7 +36,25 @@ if TYPE_CHECKING:
     from ._payload import Built
 
 
-def queue(
+def send(
+    client: Client,
+    walked: Walked,
+    kind: CaptureKind,
+    level: str | None,
+    props: dict[str, Any],
+    person: tuple[Any, Any],
+    scope: _context.Context | None,
+    suppressed: int,
+) -> str | None:
+    """Queue a walked exception's event: unbuilt, or built now in ``sync_mode`` and with
+    ``before_send``; its uuid, or ``None`` when it was not queued.
+    ``person`` is (the call's distinct id, the fallback)."""
+    if not client._defer:
+        return _send_now(client, walked, kind, level, props, person, scope, suppressed)
+    return _queue(client, walked, kind, level, props, person, scope, suppressed)
+
+
+def _queue(
     client: Client,
     walked: Walked,
     kind: CaptureKind,
@@ -47,7 +65,7 @@ def queue(
     suppressed: int,
 ) -> str | None:
     """Snapshot what may change, queue the event unbuilt; its uuid, or ``None`` if the
-    queue refused it (counted). ``person`` is (the call's distinct id, the fallback)."""
+    queue refused it (counted)."""
     builder = client._exceptions
     assert builder is not None
     size, memory = builder.detach(walked)
@@ -74,7 +92,7 @@ def queue(
     return uid if client._worker.put(Deferred(build, size, memory), uid) else None
 
 
-def send_now(
+def _send_now(
     client: Client,
     walked: Walked,
     kind: CaptureKind,

@@ -86,14 +86,13 @@ class Deferred:
     once — ``None`` when it cannot be sent (too large, or the build failed: counted by
     the build itself)."""
 
-    __slots__ = ("_build", "_built", "memory", "size", "stacks")
+    __slots__ = ("_build", "_built", "memory", "size")
 
     def __init__(self, build: Callable[[], Optional[Built]], size: int, memory: int) -> None:
         self._build: Callable[[], Optional[Built]] | None = build
         self._built: Built | None = None
         self.size = size
         self.memory = memory
-        self.stacks = ()  # the ledger counts no shared blob for it
 
     def payload(self) -> Built | None:
         """Built once, by the one thread that took the event out of the queue (a batch,
@@ -123,18 +122,11 @@ def built(payloads: list[Payload]) -> list[Built]:
     return out
 
 
-def to_bytes(payload: Payload) -> bytes:
-    if type(payload) is Deferred:
-        ready = payload.payload()
-        return b"" if ready is None else to_bytes(ready)
-    return payload if type(payload) is bytes else bytes(payload)  # type: ignore[arg-type]
+def to_bytes(payload: Built) -> bytes:
+    """One event's JSON as one ``bytes`` (a :class:`Deferred` is :func:`built` first)."""
+    return payload if type(payload) is bytes else bytes(payload)
 
 
-def parts(payload: Payload) -> list[bytes] | tuple[bytes]:
+def parts(payload: Built) -> list[bytes] | tuple[bytes]:
     """The pieces to write, in order, for the event's JSON."""
-    if type(payload) is bytes:
-        return (payload,)
-    if type(payload) is Deferred:
-        ready = payload.payload()
-        return (b"",) if ready is None else parts(ready)
-    return payload.pieces()  # type: ignore[union-attr]
+    return (payload,) if type(payload) is bytes else payload.pieces()  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import deque
 
-    from posthog_exceptions._payload import Payload
+    from posthog_exceptions._payload import Built, Payload
     from posthog_exceptions._stats import Counters
 
 
@@ -115,10 +115,10 @@ class EventQueue:
         return abandoned
 
 
-def requests(payloads: list[Payload]) -> list[list[Payload]]:
+def requests(payloads: list[Payload]) -> list[list[Built]]:
     """A batch's events built (those that cannot be sent left out), in requests of at most
     :data:`MAX_REQUEST_BYTES`: a batch of deferred events was sized by their estimates."""
-    out: list[list[Payload]] = []
+    out: list[list[Built]] = []
     total = 0
     for payload in built(payloads):
         item_size = size(payload)

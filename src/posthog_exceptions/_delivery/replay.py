@@ -24,16 +24,17 @@ from .transport import MAX_REQUEST_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Callable
 
     from posthog_exceptions._config import Options
-    from posthog_exceptions._payload import Payload
+    from posthog_exceptions._payload import Built, Payload
     from posthog_exceptions._stats import Counters
 
     from .sender import Pacing
     from .spool import Spool
 
-    Deliver = Callable[[list[Payload], "float | None"], int]
+    Deliver = Callable[[list[Built], "float | None"], int]
 
 REPLAY_INTERVAL = 5.0  # seconds between two looks at the spool after successful sends
 
@@ -97,24 +98,25 @@ class Replay:
 
     # ------------------------------------------------------------------ losses
 
-    def lose(self, payloads: list[Payload], reason: str) -> None:
+    def lose(self, payloads: Sequence[Payload], reason: str) -> None:
         """Events that could not be delivered: to the spool if there is one, else dropped."""
         if not payloads:
             return
         if self.spool is not None:
-            payloads = built(payloads)  # type: ignore[assignment]  # (deferred ones built now)
-            if not payloads:
+            ready = built(list(payloads))  # (deferred ones are built now)
+            if not ready:
                 return
             try:
                 overflow = self.spool.write(
-                    [to_bytes(payload) for payload in payloads],
+                    [to_bytes(payload) for payload in ready],
                     self._options.api_key,
                     self._options.host,
                 )
             except OSError as exc:
-                logger.warning("could not spool %d events: %s", len(payloads), exc)
+                logger.warning("could not spool %d events: %s", len(ready), exc)
+                payloads = ready  # (those the build dropped are counted already)
             else:
-                self._counters.add("spooled", len(payloads))
+                self._counters.add("spooled", len(ready))
                 if overflow:
                     self._counters.drop("spool_full", overflow)
                     logger.warning("the spool is full; dropped its %d oldest events", overflow)
@@ -183,9 +185,9 @@ class Replay:
         return undelivered
 
 
-def _chunks(payloads: list[bytes], size: int) -> list[list[Payload]]:
+def _chunks(payloads: list[bytes], size: int) -> list[list[Built]]:
     """Batches of at most ``size`` events and :data:`MAX_REQUEST_BYTES`."""
-    chunks: list[list[Payload]] = [[]]
+    chunks: list[list[Built]] = [[]]
     total = 0
     for payload in payloads:
         current = chunks[-1]

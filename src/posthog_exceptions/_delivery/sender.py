@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from posthog_exceptions._config import Options
-    from posthog_exceptions._payload import Payload
+    from posthog_exceptions._payload import Built as Payload  # (built: queue.requests)
     from posthog_exceptions._stats import Counters
     from posthog_exceptions._types import Transport
 
