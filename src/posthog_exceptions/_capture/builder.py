@@ -34,13 +34,15 @@ if TYPE_CHECKING:
     from .exceptions import Node
     from .frames import Raw
     from .kinds import CaptureKind
+    from .scrub import Scrubber
 
 
 _EVENT_JSON = 1_000
 """Estimated JSON of an event apart from its messages, frames and variables."""
 _EVENT_MEMORY = 1_600
 """Estimated memory of a queued, unbuilt event apart from its messages, frames and
-variables: its properties and the event dict (measured by tests/test_deferred.py)."""
+variables: its properties and the event dict (tests/test_payload.py checks that a burst
+of one bug fits the queue's byte bound)."""
 _FRAME_JSON = 300
 _NODE_MEMORY = 200
 _FRAME_MEMORY = 250
@@ -82,13 +84,7 @@ class ExceptionBuilder:
         """Let go of the frames (see :mod:`.detached`), reading their variables now when
         ``capture_locals`` is on; returns estimates of the event's JSON length and of the
         memory the snapshot holds, for the queue's bounds."""
-        variables = None
-        if self.capture_locals:
-            if self._budget is None:
-                from .variables import Budget
-
-                self._budget = Budget
-            variables = (self._budget(), self.scrubber)
+        variables = self._variables()
         detach_all = self.reader.detach_all
         size, memory = _EVENT_JSON, _EVENT_MEMORY
         for node in walked.nodes:
@@ -107,13 +103,7 @@ class ExceptionBuilder:
 
         ``$exception_list`` is an :class:`~posthog_exceptions._capture.exception_list.ExceptionList`
         (encode the event with it, or copy it to edit it)."""
-        variables = None
-        if self.capture_locals:
-            if self._budget is None:
-                from .variables import Budget
-
-                self._budget = Budget
-            variables = (self._budget(), self.scrubber)
+        variables = self._variables()
         exception_list = render(
             walked.nodes,
             mechanism_type=kind.mechanism,
@@ -130,6 +120,16 @@ class ExceptionBuilder:
         if kind.source is not None:
             props["$exception_source"] = kind.source
         return props
+
+    def _variables(self) -> tuple[Any, Scrubber] | None:
+        """A fresh budget and the scrubber for one event's variables (``capture_locals``)."""
+        if not self.capture_locals:
+            return None
+        if self._budget is None:
+            from .variables import Budget
+
+            self._budget = Budget
+        return (self._budget(), self.scrubber)
 
 
 class Walked:
