@@ -241,6 +241,17 @@ def warm_up(adapter: Adapter, args: argparse.Namespace) -> None:
     sink_reset(args.url, args.mode, args.delay)
 
 
+def capture_ready(args: argparse.Namespace) -> tuple[Adapter, int]:
+    """The library set up and warmed up, and two untimed captures at ``--depth`` (the
+    first captures at a depth read its source lines)."""
+    sys.setrecursionlimit(5000)
+    adapter = make_adapter(args.library, args.variant, args.url)
+    warm_up(adapter, args)
+    for _ in range(2):
+        adapter.capture_exception(make_exception(args.depth))
+    return adapter, args.depth
+
+
 def percentile(sorted_values: list[int], fraction: float) -> float:
     index = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))
     return float(sorted_values[index])
@@ -296,12 +307,7 @@ def scenario_capture(args: argparse.Namespace) -> dict[str, Any]:
 
     Batches of exceptions are built first, then only their captures are timed;
     batches repeat until at least ``--seconds`` of captures and 20 captures."""
-    sys.setrecursionlimit(5000)
-    adapter = make_adapter(args.library, args.variant, args.url)
-    warm_up(adapter, args)
-    depth = args.depth
-    for _ in range(2):  # the first captures at this depth read its source lines
-        adapter.capture_exception(make_exception(depth))
+    adapter, depth = capture_ready(args)
     probe = [make_exception(depth) for _ in range(3)]
     started = time.perf_counter()
     for exc in probe:
@@ -338,12 +344,7 @@ def scenario_sporadic(args: argparse.Namespace) -> dict[str, Any]:
     between errors in a real program, in which the library's delivery thread sends the
     previous event and the caches cool down), each exception raised just before its
     capture. Only the capture is timed; every sample is kept for the median and p90."""
-    sys.setrecursionlimit(5000)
-    adapter = make_adapter(args.library, args.variant, args.url)
-    warm_up(adapter, args)
-    depth = args.depth
-    for _ in range(2):  # the first captures at this depth read its source lines
-        adapter.capture_exception(make_exception(depth))
+    adapter, depth = capture_ready(args)
     adapter.flush(30)
     samples: list[int] = []
     cpu: list[float] = []
