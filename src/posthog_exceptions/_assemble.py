@@ -23,9 +23,12 @@ from ._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Optional
 
     from ._config import Options
+
+    Taken = tuple[Optional[dict[str, Any]], Optional[str], Optional[str]]
+    """What an event takes of the context at its capture (see :func:`context`)."""
 
 LIB_NAME = "posthog-exceptions"
 
@@ -53,23 +56,24 @@ class Assembler:
     def properties(
         self, properties: dict[str, Any], scope: _context.Context | None
     ) -> dict[str, Any]:
+        """The event's properties: :meth:`merge` of the call's and :meth:`context`."""
+        return self.merge(properties, context(scope))
+
+    def merge(self, properties: dict[str, Any], taken: Taken) -> dict[str, Any]:
+        """The base, the context's tags (scrubbed now), ``properties``, the library's name
+        and the context's session and window: what :func:`context` took, merged. Any
+        thread may do it (the delivery thread does, for an ``$exception`` event)."""
         props = dict(self.base)
-        if scope is not None:
-            tags = scope.tags()
-            if tags:
-                props.update(self._scrubbed(clean(tags)))
+        tags, session, window = taken
+        if tags:
+            props.update(self._scrubbed(tags))
         props.update(properties)
         props["$lib"] = LIB_NAME
         props["$lib_version"] = __version__
-        if scope is not None:
-            if "$session_id" not in props:
-                session = scope.session_id()
-                if session is not None:
-                    props["$session_id"] = session
-            if "$window_id" not in props:
-                window = scope.window_id()
-                if window is not None:
-                    props["$window_id"] = window
+        if session is not None and "$session_id" not in props:
+            props["$session_id"] = session
+        if window is not None and "$window_id" not in props:
+            props["$window_id"] = window
         return props
 
     def _scrubbed(self, tags: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +108,18 @@ class Assembler:
         except Exception:
             logger.warning("the distinct_id callable raised; using an anonymous id", exc_info=True)
             return None
+
+
+def context(scope: _context.Context | None) -> Taken:
+    """What an event takes of the context when it is captured (the context may change
+    after): a copy of the tags (``None`` when there are none), the session and window ids."""
+    if scope is None:
+        return _NO_CONTEXT
+    tags = scope.tags()
+    return (clean(tags) if tags else None), scope.session_id(), scope.window_id()
+
+
+_NO_CONTEXT: Taken = (None, None, None)
 
 
 def anonymous() -> str:

@@ -269,7 +269,7 @@ class Client:
             if not admitted:
                 self._counters.drop("rate_limited")
                 return None
-        props = self._exceptions.scrubber.scrub_properties(clean(properties or {}))
+        props = clean(properties) if properties else {}  # scrubbed where the event is built
         scope = _context.remembered(exc) or _context.current()
         person = (distinct_id, fallback_distinct_id)
         # built by the thread that sends it, or here (sync_mode, before_send): see _deferred

@@ -4,10 +4,12 @@ What cannot wait is done on the calling thread: the walk of the exceptions and t
 frames (type, message, notes, chain; code objects, lines, instructions), the checks that
 decide whether the event is sent at all (ignore rules, dedupe, the rate limit and its
 grouping key), the local variables (``capture_locals``: bounded and scrubbed, as they are
-now), the context's person, session and tags, the event's uuid and timestamp. No frame,
+now), the context's person, session and tags (copied), the event's uuid and time. No frame,
 traceback or exception is kept once the call returns (:mod:`._capture.detached`).
 
 What can wait is done by the delivery thread when it takes the event for a request:
+the scrubbing of messages (but those the fingerprint reads), tags and properties, the
+merge with the client's base properties, an anonymous distinct id, the timestamp's text,
 context lines, the wire form of each frame, the ``$exception_list``, the event's JSON and
 the size check (an event still too large after shrinking is dropped and counted,
 ``too_large``; its uuid was returned already). Ordering, ``flush()`` (a queued event is
@@ -20,7 +22,10 @@ Events are built at the capture, as before, in ``sync_mode`` and with ``before_s
 
 from __future__ import annotations
 
-from ._event import new_uuid, normalize_timestamp
+from time import time_ns
+
+from ._assemble import anonymous, context
+from ._event import iso_at, new_uuid
 from ._log import internal_error
 from ._payload import Deferred
 
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from . import _context
+    from ._assemble import Taken
     from ._capture.builder import Walked
     from ._capture.kinds import CaptureKind
 
@@ -69,24 +75,13 @@ def _queue(
     builder = client._exceptions
     assert builder is not None
     size, memory = builder.detach(walked)
-    assembler = client._assembler
-    properties = assembler.properties(props, scope)
-    distinct_id = assembler.person(person[0], person[1], scope)
-    if distinct_id is None:
-        from ._assemble import anonymous
-
-        distinct_id = anonymous()
-        properties["$process_person_profile"] = False
-    uid = new_uuid()
-    event: dict[str, Any] = {
-        "event": "$exception",
-        "distinct_id": distinct_id,
-        "properties": properties,
-        "timestamp": normalize_timestamp(None),
-        "uuid": uid,
-    }
+    taken = context(scope)
+    distinct_id = client._assembler.person(person[0], person[1], scope)
+    now = time_ns()
+    uid = new_uuid(now)
 
     def build() -> Built | None:
+        event = (uid, now, distinct_id, props, taken)
         return _build(client, walked, kind, level, suppressed, event)
 
     return uid if client._worker.put(Deferred(build, size, memory), uid) else None
@@ -106,6 +101,7 @@ def _send_now(
     builder = client._exceptions
     assert builder is not None
     built = builder.properties(walked, kind, level)
+    props = builder.scrubber.scrub_properties(props)
     props.update(built)
     if suppressed:
         props["$exception_suppressed_count"] = suppressed
@@ -122,17 +118,30 @@ def _build(
     kind: CaptureKind,
     level: str | None,
     suppressed: int,
-    event: dict[str, Any],
+    taken: tuple[str, int, str | None, dict[str, Any], Taken],
 ) -> Built | None:
-    """The event's JSON, on the sending thread; ``None`` (counted) when it cannot be sent."""
+    """The event's JSON, on the sending thread; ``None`` (counted) when it cannot be sent.
+    ``taken`` is what the capture took: uuid, time, distinct id (``None``: anonymous),
+    the call's properties (cleaned, not yet scrubbed) and the context's part."""
     try:
         builder = client._exceptions
         assert builder is not None
+        uid, now, distinct_id, props, context_part = taken
+        properties = client._assembler.merge(builder.scrubber.scrub_properties(props), context_part)
+        if distinct_id is None:
+            distinct_id = anonymous()
+            properties["$process_person_profile"] = False
         built = builder.properties(walked, kind, level)
-        properties = event["properties"]
         properties.update(built)
         if suppressed:
             properties["$exception_suppressed_count"] = suppressed
+        event = {
+            "event": "$exception",
+            "distinct_id": distinct_id,
+            "properties": properties,
+            "timestamp": iso_at(now),
+            "uuid": uid,
+        }
         payload: Built | None = client._encode(event, built["$exception_list"])
         return payload
     except Exception:

@@ -39,9 +39,9 @@ def _random_bits() -> int:
     return _random.getrandbits(80)
 
 
-def new_uuid() -> str:
-    """A fresh UUIDv7 as a string."""
-    ms = time.time_ns() // 1_000_000
+def new_uuid(now_ns: int | None = None) -> str:
+    """A fresh UUIDv7 as a string, for now or for ``now_ns`` (``time.time_ns()``)."""
+    ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
     rand = _random_bits()
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | rand
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
@@ -54,6 +54,15 @@ def iso_now() -> str:
     import datetime as _dt  # deferred (after the first event, a dictionary lookup)
 
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def iso_at(now_ns: int) -> str:
+    """``now_ns`` (``time.time_ns()``) in the form of :func:`iso_now`."""
+    import datetime as _dt
+
+    seconds, ns = divmod(now_ns, 1_000_000_000)
+    moment = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    return moment.replace(microsecond=ns // 1000).isoformat(timespec="microseconds")
 
 
 def normalize_timestamp(value: Any) -> str:

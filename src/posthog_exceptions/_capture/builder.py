@@ -67,13 +67,16 @@ class ExceptionBuilder:
         fingerprint: str | Sequence[str] | None,
         synthetic_stack: list[Raw] | None,
     ) -> Walked:
-        """The cheap half: the exceptions, their frames and the fingerprint."""
+        """The cheap half: the exceptions, their frames and the fingerprint. The messages
+        the fingerprint does not read (those of exceptions with a stack of their own) are
+        scrubbed by :meth:`properties`, on the thread that builds the event."""
         nodes = walk_exceptions(
             exc, traceback=tb, reader=self.reader, synthetic_stack=synthetic_stack
         )
         scrub = self.scrubber.scrub_message
-        for node in nodes:  # before the fingerprint (which may read the message)
-            node.value = scrub(node.value)
+        for node in nodes:  # before the fingerprint, where it reads the message
+            if node.synthetic or not node.frames:  # (the others: when the event is built)
+                node.value, node.scrubbed = scrub(node.value), True
         parts = default_parts([node.key for node in nodes])
         custom = _custom_fingerprint(fingerprint)
         if custom is not None:
@@ -103,6 +106,10 @@ class ExceptionBuilder:
 
         ``$exception_list`` is an :class:`~posthog_exceptions._capture.exception_list.ExceptionList`
         (encode the event with it, or copy it to edit it)."""
+        scrub = self.scrubber.scrub_message
+        for node in walked.nodes:
+            if not node.scrubbed:
+                node.value, node.scrubbed = scrub(node.value), True
         variables = self._variables()
         exception_list = render(
             walked.nodes,

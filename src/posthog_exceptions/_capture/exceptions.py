@@ -26,9 +26,9 @@ import sys
 from dataclasses import dataclass
 from time import perf_counter
 from types import TracebackType, WrapperDescriptorType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from posthog_exceptions._serialize import cut_bytes, safe_bool, safe_str
+from posthog_exceptions._serialize import cut_bytes, safe_str
 
 from . import frames as _frames
 from .fingerprint import ExceptionKey
@@ -45,6 +45,9 @@ same bound, so that an absurd ``__module__`` cannot make the event too large to 
 _TYPE_ATTRS: Any = vars(type)  # type's own descriptors: no metaclass gets a say
 _BASE_ARGS: Any = vars(BaseException)["args"]
 _BASE_TRACEBACK: Any = vars(BaseException)["__traceback__"]
+_BASE_CAUSE: Any = vars(BaseException)["__cause__"]  # None or an exception (C-checked)
+_BASE_CONTEXT: Any = vars(BaseException)["__context__"]
+_BASE_SUPPRESS: Any = vars(BaseException)["__suppress_context__"]  # a C bool
 MESSAGE_SECONDS = 0.05
 """How long ``str()`` of one exception (its class's ``__str__``, or the ``__str__`` of its
 arguments) and of its notes may run, in all, before it is cut off."""
@@ -69,6 +72,7 @@ class Node:
     omitted: int  # frames trimmed out of the middle
     gap: int  # where the trimmed frames were
     synthetic: bool  # the stack is the capture site's, not the exception's
+    scrubbed: bool = False  # value has been through the scrubber (see builder)
 
     @property
     def key(self) -> ExceptionKey:
@@ -89,6 +93,7 @@ def walk(
     nodes: list[Node] = []
     seen: set[int] = set()
     messages_deadline = perf_counter() + MESSAGES_SECONDS
+    read = reader.read
     # (exception, link source, parent id), popped from the end: depth-first.
     todo: list[tuple[BaseException, str | None, int | None]] = [(exc, None, None)]
     while todo and len(nodes) < MAX_EXCEPTIONS:
@@ -102,47 +107,59 @@ def walk(
         synthetic = False
         if not raw and exception_id == 0 and synthetic_stack is not None:
             raw, synthetic = synthetic_stack, True
-        kept, omitted, gap = reader.read(raw)
-        cls = type(current)
-        name = _class_attr(cls, "__qualname__") or _class_attr(cls, "__name__") or "Exception"
-        module = _class_attr(cls, "__module__")
+        kept, omitted, gap = read(raw)
+        kind = _kind(type(current))
+        value = _message(current, kind, messages_deadline)
         nodes.append(
-            Node(
-                exception_id=exception_id,
-                source=source,
-                parent=parent,
-                type=cut_bytes(name, MAX_NAME_BYTES),
-                module=cut_bytes(module, MAX_NAME_BYTES)
-                if module and module != "builtins"
-                else None,
-                value=_message(current, messages_deadline),
-                frames=kept,
-                omitted=omitted,
-                gap=gap,
-                synthetic=synthetic,
-            )
-        )
-        todo.extend(reversed(_links(current, exception_id)))
+            Node(exception_id, source, parent, kind.name, kind.module, value, kept, omitted,
+                 gap, synthetic)
+        )  # fmt: skip
+        links = _links(current, kind, exception_id)
+        if links:
+            todo.extend(reversed(links))
     return nodes
 
 
-def _links(exc: BaseException, exception_id: int) -> list[tuple[BaseException, str, int]]:
-    """What ``exc`` leads to, in list order: group members, then cause or context."""
-    links: list[tuple[BaseException, str, int]] = []
-    for member in _members(exc):
-        links.append((member, "member", exception_id))
-    cause = _attr(exc, "__cause__")
-    if issubclass(type(cause), BaseException):
-        links.append((cause, "cause", exception_id))
-    elif not safe_bool(_attr(exc, "__suppress_context__")):
-        context = _attr(exc, "__context__")
-        if issubclass(type(context), BaseException):
-            links.append((context, "context", exception_id))
-    return links
+class _Kind(NamedTuple):
+    """What the walk needs of an exception class, read once per class."""
+
+    cls: type
+    name: str  # __qualname__, cut to MAX_NAME_BYTES
+    module: str | None  # None for builtins
+    group: bool  # an exception group: it has members
+    builtin_str: bool  # its __str__ is a C slot (no Python code of its own)
 
 
-def _members(exc: BaseException) -> list[BaseException]:
-    groups = tuple(
+_kinds: dict[int, _Kind] = {}
+_KINDS_LIMIT = 1024
+
+
+def _kind(cls: type) -> _Kind:
+    """The class's :class:`_Kind`, cached by identity (each entry holds its class, so an
+    id is never reused under it)."""
+    found = _kinds.get(id(cls))
+    if found is not None and found.cls is cls:
+        return found
+    name = _class_attr(cls, "__qualname__") or _class_attr(cls, "__name__") or "Exception"
+    module = _class_attr(cls, "__module__")
+    groups = _group_classes()
+    kind = _Kind(
+        cls,
+        cut_bytes(name, MAX_NAME_BYTES),
+        cut_bytes(module, MAX_NAME_BYTES) if module and module != "builtins" else None,
+        bool(groups) and issubclass(cls, groups),
+        type(_class_attr_any(cls, "__str__")) is WrapperDescriptorType,
+    )
+    if len(_kinds) >= _KINDS_LIMIT:
+        _kinds.clear()
+    _kinds[id(cls)] = kind
+    return kind
+
+
+def _group_classes() -> tuple[type, ...]:
+    """The exception-group base classes there are: the builtin one (Python ≥ 3.11) and the
+    ``exceptiongroup`` backport's, once imported (no class can derive from it before)."""
+    return tuple(
         cls
         for cls in (
             getattr(builtins, "BaseExceptionGroup", None),
@@ -150,10 +167,26 @@ def _members(exc: BaseException) -> list[BaseException]:
         )
         if isinstance(cls, type)
     )
-    # issubclass(type(...)), not isinstance(): that reads a __class__ property, which may raise
-    if not groups or not issubclass(type(exc), groups):
-        return []
-    return [m for m in _sequence(_attr(exc, "exceptions")) if issubclass(type(m), BaseException)]
+
+
+def _links(
+    exc: BaseException, kind: _Kind, exception_id: int
+) -> list[tuple[BaseException, str, int]]:
+    """What ``exc`` leads to, in list order: group members, then cause or context (read
+    with BaseException's own descriptors: a class may shadow them)."""
+    links: list[tuple[BaseException, str, int]] = []
+    if kind.group:
+        for member in _sequence(_attr(exc, "exceptions")):
+            if issubclass(type(member), BaseException):
+                links.append((member, "member", exception_id))
+    cause = _BASE_CAUSE.__get__(exc)
+    if cause is not None:
+        links.append((cause, "cause", exception_id))
+    elif not _BASE_SUPPRESS.__get__(exc):
+        context = _BASE_CONTEXT.__get__(exc)
+        if context is not None:
+            links.append((context, "context", exception_id))
+    return links
 
 
 def _sequence(value: object) -> list[Any] | tuple[Any, ...]:
@@ -172,7 +205,7 @@ def _sequence(value: object) -> list[Any] | tuple[Any, ...]:
     return ()
 
 
-def _message(exc: BaseException, deadline: float) -> str:
+def _message(exc: BaseException, kind: _Kind, deadline: float) -> str:
     """The message and ``__notes__``, at most :data:`MAX_VALUE_LENGTH` characters.
 
     ``str()`` of an exception runs user code — the class's ``__str__``, or (the builtin
@@ -181,7 +214,7 @@ def _message(exc: BaseException, deadline: float) -> str:
     ``deadline``, the event's); the common case (a builtin ``__str__`` over plain arguments,
     notes that are strs) is not traced, which is what keeps it fast."""
     bounded = False  # the clock is read only once a traced call is needed
-    if _plain_message(exc):
+    if kind.builtin_str and _plain_args(exc):
         text = safe_str(exc, MAX_VALUE_LENGTH)
     else:
         deadline, bounded = min(deadline, perf_counter() + MESSAGE_SECONDS), True
@@ -211,11 +244,9 @@ _PLAIN_ARGS = frozenset({str, int, float, bool, bytes, type(None)})
 """Exact types whose ``str()``/``repr()`` (called by a builtin exception ``__str__``) is C code."""
 
 
-def _plain_message(exc: BaseException) -> bool:
-    """Whether ``str(exc)`` runs no Python code: a builtin ``__str__`` (a C slot wrapper)
-    over arguments of exact builtin scalar types."""
-    if type(_class_attr_any(type(exc), "__str__")) is not WrapperDescriptorType:
-        return False
+def _plain_args(exc: BaseException) -> bool:
+    """Whether a builtin ``__str__`` of ``exc`` runs no Python code: its arguments are of
+    exact builtin scalar types."""
     try:
         args = _BASE_ARGS.__get__(exc)  # BaseException's own: a class may shadow args
     except Exception:
