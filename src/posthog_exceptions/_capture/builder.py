@@ -22,6 +22,7 @@ from .fingerprint import custom_parts, default_parts
 from .fingerprint import fingerprint as fingerprint_of
 from .frames import FrameReader
 from .kinds import LEVEL_ALIASES, LEVELS
+from .stacks import Stacks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class ExceptionBuilder:
 
     def __init__(self, options: Options) -> None:
         self.reader = FrameReader(options)
+        self.stacks = Stacks(self.reader)
         self.posthog_groups = options.grouping == "posthog"
         self.capture_locals = options.capture_locals
         self.scrubber = self.reader.scrubber
@@ -71,7 +73,11 @@ class ExceptionBuilder:
         the fingerprint does not read (those of exceptions with a stack of their own) are
         scrubbed by :meth:`properties`, on the thread that builds the event."""
         nodes = walk_exceptions(
-            exc, traceback=tb, reader=self.reader, synthetic_stack=synthetic_stack
+            exc,
+            traceback=tb,
+            reader=self.reader,
+            stacks=self.stacks,
+            synthetic_stack=synthetic_stack,
         )
         scrub = self.scrubber.scrub_message
         for node in nodes:  # before the fingerprint, where it reads the message

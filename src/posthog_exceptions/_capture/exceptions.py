@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from posthog_exceptions._serialize import cut_bytes, safe_str
 
-from . import frames as _frames
 from .fingerprint import ExceptionKey
 from .frames import FrameReader, Info, Raw
+from .stacks import Stacks
 
 if TYPE_CHECKING:
     pass
@@ -72,12 +72,13 @@ class Node:
     omitted: int  # frames trimmed out of the middle
     gap: int  # where the trimmed frames were
     synthetic: bool  # the stack is the capture site's, not the exception's
+    keys: tuple[str, ...] | None = None  # the frames' grouping keys, when known already
     scrubbed: bool = False  # value has been through the scrubber (see builder)
 
     @property
     def key(self) -> ExceptionKey:
         qualified = f"{self.module}.{self.type}" if self.module else self.type
-        return ExceptionKey(qualified, self.value, self.frames, self.synthetic)
+        return ExceptionKey(qualified, self.value, self.frames, self.synthetic, self.keys)
 
 
 def walk(
@@ -85,6 +86,7 @@ def walk(
     *,
     traceback: TracebackType | None = None,
     reader: FrameReader,
+    stacks: Stacks,
     synthetic_stack: list[Raw] | None = None,
 ) -> list[Node]:
     """``exc`` and what it links to, in list order, with their (described) frames.
@@ -103,16 +105,20 @@ def walk(
         seen.add(id(current))
         exception_id = len(nodes)
         tb = traceback if exception_id == 0 and traceback is not None else _traceback(current)
-        raw = _frames.from_traceback(tb)
         synthetic = False
-        if not raw and exception_id == 0 and synthetic_stack is not None:
-            raw, synthetic = synthetic_stack, True
-        kept, omitted, gap = read(raw)
+        keys = None
+        if tb is not None:
+            kept, omitted, gap, keys = stacks.read(tb)
+        elif exception_id == 0 and synthetic_stack is not None:
+            kept, omitted, gap = read(synthetic_stack)
+            synthetic = True
+        else:
+            kept, omitted, gap = [], 0, 0
         kind = _kind(type(current))
         value = _message(current, kind, messages_deadline)
         nodes.append(
             Node(exception_id, source, parent, kind.name, kind.module, value, kept, omitted,
-                 gap, synthetic)
+                 gap, synthetic, keys)
         )  # fmt: skip
         links = _links(current, kind, exception_id)
         if links:

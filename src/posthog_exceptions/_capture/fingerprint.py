@@ -58,6 +58,7 @@ class ExceptionKey(NamedTuple):
     message: str
     frames: Sequence[Info]
     synthetic: bool = False
+    keys: tuple[str, ...] | None = None  # the frames' keys, when the stack cache knew them
 
 
 _frame_parts: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -68,8 +69,10 @@ def default_parts(exceptions: Sequence[ExceptionKey]) -> list[str]:
     parts: list[str] = []
     for exc in exceptions:
         parts.append(f"type:{exc.type}")
-        frames = [f for f in exc.frames if f.site.in_app] or list(exc.frames)
-        keys = tuple([f.site.key for f in frames if f.site.key])
+        keys = exc.keys
+        if keys is None:
+            frames = [f for f in exc.frames if f.site.in_app] or list(exc.frames)
+            keys = tuple([f.site.key for f in frames if f.site.key])
         found = _frame_parts.get(keys)
         if found is None:  # the same stacks come back: remember their parts
             found = tuple([f"frame:{key}" for key in collapse(list(keys))])

@@ -1,0 +1,120 @@
+"""Tracebacks seen before: their kept frames and grouping parts, remembered per stack.
+
+A program that fails once tends to fail the same way again: the same code objects at the
+same instructions. For such a traceback, :meth:`Stacks.read` costs one pass over its
+entries (code object and instruction offset of each) and one dictionary lookup, instead of
+describing, filtering and trimming each frame (:meth:`FrameReader.read`), detaching it
+(:meth:`FrameReader.detach_all`) and finding its grouping parts
+(:func:`~posthog_exceptions._capture.fingerprint.default_parts`) again.
+
+What is remembered is what a code location always says: its :class:`Site` (module,
+function, paths, in_app, whether it is the library's own), which frames are kept after
+trimming, and (``capture_locals`` off) their shared frame-less :class:`Info`. Remembered
+too, when a stack is first seen, is whether its modules hide their frames
+(``__tracebackhide__`` in the module globals); a stack with a function that may hide its
+frame from its locals is never remembered, as that can differ from one call to the next.
+The variables (``capture_locals``) are read from each capture's own frames, as always.
+
+Keys are the ids of the code objects with the offsets: each entry holds its code objects
+(through its sites), so no id is reused while the entry lives. At most
+:data:`_LIMIT` stacks are kept; then the cache starts again.
+"""
+
+from __future__ import annotations
+
+from types import CodeType, TracebackType
+
+from .frames import FrameReader, Info, Site
+
+_LIMIT = 1024
+
+
+class _Stack:
+    """A remembered stack: its kept frames (shared Infos, or with locals, where each comes
+    from: index in the traceback, line), how many were trimmed and where, and the
+    in-app frames' grouping keys (see :func:`.fingerprint.default_parts`)."""
+
+    __slots__ = ("gap", "infos", "keys", "omitted", "plan")
+
+    def __init__(
+        self,
+        infos: list[Info] | None,
+        plan: list[tuple[int, int, int, Site]] | None,
+        omitted: int,
+        gap: int,
+        keys: tuple[str, ...],
+    ) -> None:
+        self.infos = infos
+        self.plan = plan
+        self.omitted = omitted
+        self.gap = gap
+        self.keys = keys
+
+
+class Stacks:
+    """The remembered stacks of one :class:`FrameReader`."""
+
+    def __init__(self, reader: FrameReader) -> None:
+        self.reader = reader
+        self.share = not reader.options.capture_locals  # no variables: frame-less Infos
+        self._stacks: dict[tuple[int, ...], _Stack] = {}
+
+    def read(self, tb: TracebackType | None) -> tuple[list[Info], int, int, tuple[str, ...] | None]:
+        """The kept frames of ``tb`` (see :meth:`FrameReader.read`), how many were left
+        out, where, and the grouping keys of the frames (``None``: not known here)."""
+        entries: list[TracebackType] = []
+        key: list[int] = []
+        while tb is not None:
+            entries.append(tb)
+            key.append(id(tb.tb_frame.f_code))
+            key.append(tb.tb_lasti)
+            tb = tb.tb_next
+        stack_key = tuple(key)
+        stack = self._stacks.get(stack_key)
+        if stack is None:
+            return self._first(entries, stack_key)
+        if stack.infos is not None:
+            return list(stack.infos), stack.omitted, stack.gap, stack.keys
+        assert stack.plan is not None
+        infos = [
+            Info(entries[index].tb_frame, lineno, lasti, site)
+            for index, lineno, lasti, site in stack.plan
+        ]
+        return infos, stack.omitted, stack.gap, stack.keys
+
+    def _first(
+        self, entries: list[TracebackType], stack_key: tuple[int, ...]
+    ) -> tuple[list[Info], int, int, tuple[str, ...] | None]:
+        """A stack not seen before: read it the long way, and remember it if it may be."""
+        reader = self.reader
+        raw = [(tb.tb_frame, tb.tb_lineno or 0, tb.tb_lasti) for tb in entries]
+        kept, omitted, gap = reader.read(raw)
+        if any(_hideable(frame.f_code) for frame, _, _ in raw):
+            return kept, omitted, gap, None
+        keys = _keys(kept)
+        if self.share:
+            infos = reader.detach_all(kept, None)[0]
+            stack = _Stack(infos, None, omitted, gap, keys)
+            kept = list(infos)
+        else:
+            where = {id(frame): index for index, (frame, _, _) in enumerate(raw)}
+            plan = [(where[id(info.frame)], info.lineno, info.lasti, info.site) for info in kept]
+            stack = _Stack(None, plan, omitted, gap, keys)
+        if len(self._stacks) >= _LIMIT:
+            self._stacks.clear()
+        self._stacks[stack_key] = stack
+        return kept, omitted, gap, keys
+
+
+def _hideable(code: CodeType) -> bool:
+    """Whether the function may hide its frame from its locals (``__tracebackhide__``)."""
+    try:
+        return "__tracebackhide__" in code.co_varnames
+    except Exception:
+        return True
+
+
+def _keys(infos: list[Info]) -> tuple[str, ...]:
+    """The grouping keys of the frames the fingerprint counts: the in-app ones, else all."""
+    counted = [info for info in infos if info.site.in_app] or infos
+    return tuple([info.site.key for info in counted if info.site.key])
