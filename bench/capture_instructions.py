@@ -7,11 +7,12 @@ shared 2-core machine; instruction counts do not (the same binary, inputs and
 environment give the same count, whatever else the machine does). For each source
 folder given (by default this checkout's ``src``), and for depths 10 and 100 with local
 variables off and on, this runs a capture program under ``valgrind --tool=callgrind
---separate-threads=yes`` twice — once warming up only, once with N more captures — and
-prints the difference per capture, counted on the capturing thread alone (the delivery
-thread's work is left out). Compare two builds by passing both folders, e.g. a
-``git worktree`` of the previous commit and this one. Needs valgrind (Debian's
-``valgrind`` package); takes about two minutes per folder.
+--separate-threads=yes`` twice — once raising N exceptions without capturing them, once
+raising and capturing them (both after the same warm-up) — and prints the difference per
+capture, counted on the capturing thread alone (the delivery thread's work is left out).
+Compare two builds by passing both folders, e.g. a ``git worktree`` of the previous
+commit and this one. Needs valgrind (Debian's ``valgrind`` package); takes about two
+minutes per folder.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def caught(depth, count):
     return out
 
 locals_on, depth, count = sys.argv[1] == "on", int(sys.argv[2]), int(sys.argv[3])
+capture = sys.argv[4] == "capture"
 client = Client("phc_bench", host="http://127.0.0.1:9", transport=AcceptAll(),
                 max_queue_size=10**6, max_queue_bytes=2**31, rate_limit=False,
                 capture_locals=locals_on)
@@ -59,7 +61,8 @@ for exc in caught(depth, 3):  # imports, caches, the worker thread
     client.capture_exception(exc)
 client.flush(10)
 for exc in caught(depth, count):
-    client.capture_exception(exc)
+    if capture:
+        client.capture_exception(exc)
 client.flush(60)
 """
 CASES = (("off", 10, 200), ("off", 100, 50), ("on", 10, 200), ("on", 100, 50))
@@ -98,10 +101,10 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for src in sources:
             for local_vars, depth, count in CASES:
-                base = [local_vars, str(depth)]
-                warm = _calling_thread_instructions(src, [*base, "0"], Path(scratch))
-                full = _calling_thread_instructions(src, [*base, str(count)], Path(scratch))
-                per = (full - warm) / count
+                base = [local_vars, str(depth), str(count)]
+                raised = _calling_thread_instructions(src, [*base, "raise"], Path(scratch))
+                full = _calling_thread_instructions(src, [*base, "capture"], Path(scratch))
+                per = (full - raised) / count
                 print(f"{src}  depth {depth:>3}, locals {local_vars:>3}: {per / 1000:,.0f} K")
     return 0
 

@@ -96,7 +96,8 @@ class Assembler:
         if person is None and scope is not None:
             person = scope.header_person()
         if person is None:
-            person = self._default()
+            default = self._options.distinct_id
+            person = default if default is None or type(default) is str else self._default()
         return person
 
     def _default(self) -> str | None:

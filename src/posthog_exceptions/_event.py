@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 _random: random.Random | None = None
 
 
-def _random_bits() -> int:
-    """80 random bits from a private generator seeded from ``os.urandom`` (and reseeded
-    in a forked child). ``os.urandom`` on every event would release the GIL, and a
-    capturing thread would then wait for the delivery thread to hand it back."""
+def _generator() -> random.Random:
+    """The private generator of the random bits of event ids, seeded from ``os.urandom``
+    (and reseeded in a forked child). ``os.urandom`` on every event would release the
+    GIL, and a capturing thread would then wait for the delivery thread to hand it back."""
     global _random
     if _random is None:
         import random
@@ -36,13 +36,13 @@ def _random_bits() -> int:
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=generator.seed)
         _random = generator
-    return _random.getrandbits(80)
+    return _random
 
 
 def new_uuid(now_ns: int | None = None) -> str:
     """A fresh UUIDv7 as a string, for now or for ``now_ns`` (``time.time_ns()``)."""
     ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
-    rand = _random_bits()
+    rand = (_random or _generator()).getrandbits(80)
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | rand
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant

@@ -83,8 +83,8 @@ class ExceptionBuilder:
         for node in nodes:  # before the fingerprint, where it reads the message
             if node.synthetic or not node.frames:  # (the others: when the event is built)
                 node.value, node.scrubbed = scrub(node.value), True
-        parts = default_parts([node.key for node in nodes])
-        custom = _custom_fingerprint(fingerprint)
+        parts = default_parts(nodes)
+        custom = None if fingerprint is None else _custom_fingerprint(fingerprint)
         if custom is not None:
             parts = custom_parts(custom, parts)
         return Walked(nodes, fingerprint_of(parts), custom is not None)
@@ -93,12 +93,15 @@ class ExceptionBuilder:
         """Let go of the frames (see :mod:`.detached`), reading their variables now when
         ``capture_locals`` is on; returns estimates of the event's JSON length and of the
         memory the snapshot holds, for the queue's bounds."""
-        variables = self._variables()
+        variables = self._variables() if self.capture_locals else None
         detach_all = self.reader.detach_all
         size, memory = _EVENT_JSON, _EVENT_MEMORY
         for node in walked.nodes:
-            frames, own = detach_all(node.frames, variables)
-            node.frames = frames
+            if node.shared:  # the stack cache's, detached already
+                frames, own = node.frames, 0
+            else:
+                frames, own = detach_all(node.frames, variables)
+                node.frames = frames
             size += len(node.value) + _FRAME_JSON * len(frames)
             memory += 2 * len(node.value) + _NODE_MEMORY + 8 * len(frames) + _FRAME_MEMORY * own
         if variables is not None:

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from posthog_exceptions._serialize import cut_bytes, safe_str
 
-from .fingerprint import ExceptionKey
 from .frames import FrameReader, Info, Raw
 from .stacks import Stacks
 
@@ -73,12 +72,9 @@ class Node:
     gap: int  # where the trimmed frames were
     synthetic: bool  # the stack is the capture site's, not the exception's
     keys: tuple[str, ...] | None = None  # the frames' grouping keys, when known already
+    qualified: str = ""  # module.qualname (the qualname for builtins): the grouping key's
     scrubbed: bool = False  # value has been through the scrubber (see builder)
-
-    @property
-    def key(self) -> ExceptionKey:
-        qualified = f"{self.module}.{self.type}" if self.module else self.type
-        return ExceptionKey(qualified, self.value, self.frames, self.synthetic, self.keys)
+    shared: bool = False  # frames: the shared frame-less ones of the stack cache (detached)
 
 
 def walk(
@@ -104,11 +100,17 @@ def walk(
             continue
         seen.add(id(current))
         exception_id = len(nodes)
-        tb = traceback if exception_id == 0 and traceback is not None else _traceback(current)
-        synthetic = False
+        if exception_id == 0 and traceback is not None:
+            tb: TracebackType | None = traceback
+        else:  # BaseException's own descriptor: a class may shadow __traceback__
+            tb = _BASE_TRACEBACK.__get__(current)
+            if type(tb) is not TracebackType:
+                tb = None
+        synthetic = shared = False
         keys = None
         if tb is not None:
             kept, omitted, gap, keys = stacks.read(tb)
+            shared = stacks.share and keys is not None
         elif exception_id == 0 and synthetic_stack is not None:
             kept, omitted, gap = read(synthetic_stack)
             synthetic = True
@@ -118,7 +120,7 @@ def walk(
         value = _message(current, kind, messages_deadline)
         nodes.append(
             Node(exception_id, source, parent, kind.name, kind.module, value, kept, omitted,
-                 gap, synthetic, keys)
+                 gap, synthetic, keys, kind.qualified, False, shared)
         )  # fmt: skip
         links = _links(current, kind, exception_id)
         if links:
@@ -132,6 +134,7 @@ class _Kind(NamedTuple):
     cls: type
     name: str  # __qualname__, cut to MAX_NAME_BYTES
     module: str | None  # None for builtins
+    qualified: str  # module.name, or name for builtins
     group: bool  # an exception group: it has members
     builtin_str: bool  # its __str__ is a C slot (no Python code of its own)
 
@@ -149,10 +152,13 @@ def _kind(cls: type) -> _Kind:
     name = _class_attr(cls, "__qualname__") or _class_attr(cls, "__name__") or "Exception"
     module = _class_attr(cls, "__module__")
     groups = _group_classes()
+    name = cut_bytes(name, MAX_NAME_BYTES)
+    module = cut_bytes(module, MAX_NAME_BYTES) if module and module != "builtins" else None
     kind = _Kind(
         cls,
-        cut_bytes(name, MAX_NAME_BYTES),
-        cut_bytes(module, MAX_NAME_BYTES) if module and module != "builtins" else None,
+        name,
+        module,
+        f"{module}.{name}" if module else name,
         bool(groups) and issubclass(cls, groups),
         type(_class_attr_any(cls, "__str__")) is WrapperDescriptorType,
     )
@@ -225,8 +231,11 @@ def _message(exc: BaseException, kind: _Kind, deadline: float) -> str:
     else:
         deadline, bounded = min(deadline, perf_counter() + MESSAGE_SECONDS), True
         text = _bounded_str(exc, deadline)
-    notes = _sequence(_attr(exc, "__notes__"))
-    if notes:
+    try:
+        notes: Any = exc.__notes__  # type: ignore[attr-defined]
+    except Exception:  # (AttributeError: none; anything else: a hostile __getattr__)
+        notes = None
+    if notes is not None and (notes := _sequence(notes)):
         parts = [text]
         size = len(text)
         for note in notes:
@@ -257,7 +266,10 @@ def _plain_args(exc: BaseException) -> bool:
         args = _BASE_ARGS.__get__(exc)  # BaseException's own: a class may shadow args
     except Exception:
         return False
-    return all(type(arg) in _PLAIN_ARGS for arg in args)
+    for arg in args:  # noqa: SIM110  (a loop: no generator made on the capture path)
+        if type(arg) not in _PLAIN_ARGS:
+            return False
+    return True
 
 
 def _bounded_str(value: object, deadline: float) -> str:
@@ -273,11 +285,6 @@ def _bounded_str(value: object, deadline: float) -> str:
 def _qualname(value: object) -> str:
     name = _class_attr(type(value), "__qualname__")
     return name if name is not None else "object"
-
-
-def _traceback(exc: BaseException) -> TracebackType | None:
-    tb = _BASE_TRACEBACK.__get__(exc)  # BaseException's own: a class may shadow it
-    return tb if type(tb) is TracebackType else None
 
 
 def _attr(obj: object, name: str) -> Any:

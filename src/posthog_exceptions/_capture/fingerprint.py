@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Protocol
 
 from .frames import Info
 
@@ -51,14 +51,22 @@ _MASKS = [
 ]
 
 
-class ExceptionKey(NamedTuple):
-    """The parts of one ``$exception_list`` entry that the grouping key looks at."""
+class ExceptionKey(Protocol):
+    """The parts of one ``$exception_list`` entry that the grouping key looks at (a walked
+    :class:`~posthog_exceptions._capture.exceptions.Node` has them)."""
 
-    type: str
-    message: str
-    frames: Sequence[Info]
-    synthetic: bool = False
-    keys: tuple[str, ...] | None = None  # the frames' keys, when the stack cache knew them
+    @property
+    def qualified(self) -> str: ...  # module.qualname of the class (qualname for builtins)
+    @property
+    def value(self) -> str: ...  # the message
+    @property
+    def frames(self) -> Sequence[Info]: ...
+    @property
+    def synthetic(self) -> bool: ...
+    @property
+    def keys(
+        self,
+    ) -> tuple[str, ...] | None: ...  # the frames' keys, when the stack cache knew them
 
 
 _frame_parts: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -68,7 +76,7 @@ _CACHE_SIZE = 1024
 def default_parts(exceptions: Sequence[ExceptionKey]) -> list[str]:
     parts: list[str] = []
     for exc in exceptions:
-        parts.append(f"type:{exc.type}")
+        parts.append(f"type:{exc.qualified}")
         keys = exc.keys
         if keys is None:
             frames = [f for f in exc.frames if f.site.in_app] or list(exc.frames)
@@ -81,7 +89,7 @@ def default_parts(exceptions: Sequence[ExceptionKey]) -> list[str]:
             _frame_parts[keys] = found
         parts.extend(found)
         if not exc.frames or exc.synthetic:
-            parts.append(f"message:{normalize_message(exc.message)}")
+            parts.append(f"message:{normalize_message(exc.value)}")
     return parts
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Mapping
-from types import CodeType, FrameType, MappingProxyType, TracebackType
+from types import CodeType, FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from posthog_exceptions._own import is_own_module
@@ -270,15 +270,6 @@ def freeze(frame: dict[str, Any]) -> dict[str, Any]:
     read-only view of it: the frame is shared by every event with it
     (:mod:`~posthog_exceptions._capture.exception_list`)."""
     return {key: tuple(value) if type(value) is list else value for key, value in frame.items()}
-
-
-def from_traceback(tb: TracebackType | None) -> list[Raw]:
-    """The entries of a traceback, outermost (entry) first."""
-    frames = []
-    while tb is not None:
-        frames.append((tb.tb_frame, tb.tb_lineno or 0, tb.tb_lasti))
-        tb = tb.tb_next
-    return frames
 
 
 def from_stack(frame: FrameType | None) -> list[Raw]:

@@ -62,20 +62,21 @@ class Stacks:
     def read(self, tb: TracebackType | None) -> tuple[list[Info], int, int, tuple[str, ...] | None]:
         """The kept frames of ``tb`` (see :meth:`FrameReader.read`), how many were left
         out, where, and the grouping keys of the frames (``None``: not known here)."""
-        entries: list[TracebackType] = []
         key: list[int] = []
-        while tb is not None:
-            entries.append(tb)
-            key.append(id(tb.tb_frame.f_code))
-            key.append(tb.tb_lasti)
-            tb = tb.tb_next
+        add = key.append
+        entry = tb
+        while entry is not None:
+            add(id(entry.tb_frame.f_code))
+            add(entry.tb_lasti)
+            entry = entry.tb_next
         stack_key = tuple(key)
         stack = self._stacks.get(stack_key)
         if stack is None:
-            return self._first(entries, stack_key)
+            return self._first(_entries(tb), stack_key)
         if stack.infos is not None:
             return list(stack.infos), stack.omitted, stack.gap, stack.keys
         assert stack.plan is not None
+        entries = _entries(tb)
         infos = [
             Info(entries[index].tb_frame, lineno, lasti, site)
             for index, lineno, lasti, site in stack.plan
@@ -104,6 +105,14 @@ class Stacks:
             self._stacks.clear()
         self._stacks[stack_key] = stack
         return kept, omitted, gap, keys
+
+
+def _entries(tb: TracebackType | None) -> list[TracebackType]:
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    return entries
 
 
 def _hideable(code: CodeType) -> bool:

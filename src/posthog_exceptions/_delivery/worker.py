@@ -114,7 +114,7 @@ class Worker:
         options = self._options
         stall = False
         with self._lock:
-            idle = not self._queue and not self._queue.inflight  # the thread waits for work
+            idle = not self._queue.waiting and not self._queue.inflight  # it waits for work
             if self._closed:
                 self._counters.drop("shutdown")
                 refused: tuple[Any, ...] | None = ("closed",)
@@ -125,7 +125,7 @@ class Worker:
             else:
                 refused = None
                 recovered, self._burst = self._burst, 0
-                direct = self._direct or not self._ensure_thread()
+                direct = self._direct or (self._thread is None and not self._ensure_thread())
                 if not direct:
                     self._work.notify()
                     direct = self._watch.stalled_now(idle)  # then this thread sends
