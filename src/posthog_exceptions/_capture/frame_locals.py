@@ -16,6 +16,8 @@ _serialize_locals: Callable[..., dict[str, object]] | None = None
 _SNAPSHOTS = sys.version_info < (3, 13)  # f_locals of a function frame: a cached dict
 _CO_OPTIMIZED = 0x1
 _HOLDERS = (BaseException, TracebackType, FrameType)
+_PLAIN = frozenset({int, str, float, bool, bytes, dict, list, set, type(None)})
+"""Exact types that hold no exception, traceback or frame directly (tuples may)."""
 
 
 def read_variables(frame: FrameType, variables: tuple[Budget, Scrubber]) -> dict[str, object]:
@@ -46,6 +48,8 @@ def _forget_exceptions(snapshot: dict[str, Any]) -> None:
     try:
         for name, value in list(dict.items(snapshot)):
             kind = type(value)
+            if kind in _PLAIN:
+                continue
             if issubclass(kind, _HOLDERS) or (
                 kind is tuple and any(issubclass(type(item), _HOLDERS) for item in value)
             ):

@@ -29,8 +29,8 @@ Frames go entry point first and crash site last (wire-format §3). For each fram
 Speed: a :class:`FrameReader` (one per client) keeps, per code object, what
 does not change between captures (module, qualified name, paths, in_app, the
 fingerprint key: a :class:`Site`), and per ``(code, line, instruction)`` the
-finished wire dict and its JSON. Capturing the same bug again costs a few
-dictionary lookups per frame; the event is serialised by splicing the cached
+finished wire dict and its JSON. A whole traceback seen before is cheaper still
+(:mod:`.stacks`); the event is serialised by splicing the cached
 JSON of its frames. The cached frames are shared between events and read-only
 (see :mod:`posthog_exceptions._capture.exception_list`, which owns the sharing rule).
 """

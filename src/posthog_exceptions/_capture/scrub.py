@@ -93,7 +93,13 @@ class Scrubber:
     """Decides which names and values are secrets, and masks them (see the module docstring)."""
 
     __slots__ = (
-        "_levels", "_names", "_patterns", "_text_cache", "quoted", "scrub_messages",
+        "_names",
+        "_patterns",
+        "_text_cache",
+        "item_names",
+        "levels",
+        "quoted",
+        "scrub_messages",
         "scrub_values",
     )  # fmt: skip
 
@@ -116,7 +122,10 @@ class Scrubber:
         self._patterns = tuple(patterns)
         self.scrub_values = scrub_values
         self.scrub_messages = scrub_messages
-        self._levels: dict[str, int] = {}
+        self.levels: dict[str, int] = {}
+        """The cache of :meth:`name_level` (the renderer reads it directly)."""
+        self.item_names: dict[str, bool] = {}
+        """The renderer's cache: whether a sequence item names a secret (``"--token"``)."""
         self._text_cache: dict[str, str] = {}
         self.quoted: dict[str, str] = {}
         """The renderer's cache of ``repr(scrub_text(s))`` for short strings."""
@@ -129,12 +138,12 @@ class Scrubber:
 
     def name_level(self, name: str) -> int:
         """:data:`STRONG` (a listed substring), :data:`WEAK` (a secret word), or 0."""
-        found = self._levels.get(name)
+        found = self.levels.get(name)
         if found is None:
             found = self._level(name)
-            if len(self._levels) >= _NAME_CACHE_SIZE:
-                self._levels.clear()
-            self._levels[name] = found
+            if len(self.levels) >= _NAME_CACHE_SIZE:
+                self.levels.clear()
+            self.levels[name] = found
         return found
 
     def _level(self, name: str) -> int:

@@ -240,8 +240,9 @@ class Renderer:
         """The rendered items of a container (``key: value``, ``field=value`` or
         ``value``), as many as ``max_items`` and about ``room`` characters allow."""
         max_items = self.limits.max_items
-        sensitive = self.scrubber.name_is_sensitive
-        quoted = self._quoted
+        scrubber = self.scrubber
+        sensitive, levels = scrubber.name_is_sensitive, scrubber.levels
+        quoted, quoted_cache = self._quoted, scrubber.quoted  # (the caches read inline)
         text = self.text
         parts: list[str] = []
         used = 0
@@ -262,8 +263,13 @@ class Renderer:
                 part, hidden = "", names_secret
                 names_secret = self._names_secret(item)
             elif type(label) is str and len(label) < _QUOTED_LENGTH < left:
-                part = quoted(label) + ": " if base is dict else f"{label}="
-                hidden = sensitive(label)
+                if base is dict:
+                    part = quoted_cache.get(label) or quoted(label)
+                    part += ": "
+                else:
+                    part = f"{label}="
+                level = levels.get(label)
+                hidden = sensitive(label) if level is None else level > 0
             else:
                 part = text(label, depth + 1, left) + ": " if base is dict else f"{label}="
                 hidden = (type(label) is str or issubclass(type(label), str)) and sensitive(
@@ -276,7 +282,7 @@ class Renderer:
                 if item_kind is int and -INT_MAX <= item <= INT_MAX:
                     part += int.__repr__(item)
                 elif item_kind is str and len(item) < _QUOTED_LENGTH < left - len(part):
-                    part += quoted(item)
+                    part += quoted_cache.get(item) or quoted(item)
                 else:
                     part += text(item, depth + 1, left - len(part))
             parts.append(part)
@@ -285,13 +291,23 @@ class Renderer:
 
     def _names_secret(self, item: object) -> bool:
         """Whether a sequence item is a name (``"password"``, ``b"x-api-key"``,
-        ``"--token"``) whose next item is its secret value."""
+        ``"--token"``) whose next item is its secret value (cached for strs)."""
         kind = type(item)
+        if kind is str:
+            text: str = item  # type: ignore[assignment]
+            cache = self.scrubber.item_names
+            found = cache.get(text)
+            if found is None:
+                found = self._names_secret_text(text)
+                if len(cache) >= _QUOTED_CACHE_SIZE:
+                    cache.clear()
+                cache[text] = found
+            return found
         if kind is bytes and len(item) <= 66:  # type: ignore[arg-type]
-            item = bytes.decode(item, "latin-1")  # type: ignore[arg-type]
-        elif kind is not str:
-            return False
-        text: str = item  # type: ignore[assignment]
+            return self._names_secret_text(bytes.decode(item, "latin-1"))  # type: ignore[arg-type]
+        return False
+
+    def _names_secret_text(self, text: str) -> bool:
         return (
             len(text) <= 66
             and _NAME.fullmatch(text) is not None

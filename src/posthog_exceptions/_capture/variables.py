@@ -101,7 +101,7 @@ def _serialize(
     if renderer is None or renderer.scrubber is not scrubber:
         renderer = budget._renderer = Renderer(limits, scrubber)
     renderer.deadline = deadline
-    top, name_is_sensitive = renderer.top, scrubber.name_is_sensitive
+    top, name_is_sensitive, levels = renderer.top, scrubber.name_is_sensitive, scrubber.levels
     max_variables, max_bytes = limits.max_variables_per_frame, limits.max_bytes_per_event
     used = budget._bytes
     out: dict[str, object] = {}
@@ -119,7 +119,8 @@ def _serialize(
             return out
         if type(name) is str and len(name) <= 256 and name.isascii():
             key = name  # a plain identifier: the usual case
-            sensitive = name_is_sensitive(key)
+            level = levels.get(key)
+            sensitive = name_is_sensitive(key) if level is None else level > 0
         elif issubclass(type(name), str):
             key = clip(str.__getitem__(name, slice(0, 256)), 256)
             sensitive = name_is_sensitive(key)
