@@ -67,6 +67,7 @@ class Client:
             else None
         )
         self._assembler = Assembler(self.options)
+        self._enabled = self.options.has_key and not self.options.disabled  # (frozen options)
         self._defer = not self.options.sync_mode and self.options.before_send is None
         """Build ``$exception`` events on the sending thread (:mod:`._deferred`)."""
         if not self.options.has_key and not self.options.disabled:
@@ -78,7 +79,7 @@ class Client:
     @property
     def enabled(self) -> bool:
         """Whether this client sends anything (it has a key and is not ``disabled``)."""
-        return self.options.has_key and not self.options.disabled
+        return self._enabled
 
     # ------------------------------------------------------------- events
 

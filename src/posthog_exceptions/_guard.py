@@ -137,7 +137,7 @@ def capture_entry(method: F) -> F:
     that starts while a request is on the wire is queued: see ``_own.reentered``.)"""
 
     def entry(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.enabled:
+        if not self._enabled:
             return None
         if reentered():
             self._counters.drop("reentrant")

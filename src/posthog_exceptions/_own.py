@@ -145,8 +145,10 @@ class OwnLock:
 
     __enter__ = acquire
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    def __exit__(self, *exc: object) -> None:  # release(), inline
+        self._owner = 0
+        self._lock.release()
+        work.holding -= 1
 
     # What threading.Condition asks of its lock, answered directly (its fallbacks would
     # take and release the lock once more on every notify).

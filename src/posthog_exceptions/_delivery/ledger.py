@@ -56,6 +56,11 @@ class Ledger:
     def admit(self, payload: Payload, limit: int) -> bool:
         """:meth:`add` ``payload`` if :attr:`total` stays within ``limit``; one pass over
         its frames when it fits (the common case), a second to take it back when not."""
+        if type(payload) is Deferred:  # (the common case, taken on the capturing thread)
+            if self.total + payload.memory > limit:
+                return False
+            self.total += payload.memory
+            return True
         self.add(payload)
         if self.total <= limit:
             return True
