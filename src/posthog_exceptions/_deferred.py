@@ -75,14 +75,14 @@ def _queue(
     builder = client._exceptions
     assert builder is not None
     size, memory = builder.detach(walked)
-    taken = context(scope)
+    context_part = context(scope)
     distinct_id = client._assembler.person(person[0], person[1], scope)
     now = time_ns()
     uid = new_uuid(now)
 
     def build() -> Built | None:
-        event = (uid, now, distinct_id, props, taken)
-        return _build(client, walked, kind, level, suppressed, event)
+        taken = (uid, now, distinct_id, props, context_part)
+        return _build(client, walked, kind, level, suppressed, taken)
 
     return uid if client._worker.put(Deferred(build, size, memory), uid) else None
 

@@ -18,7 +18,7 @@ from posthog_exceptions._serialize import safe_repr
 
 from .exception_list import render
 from .exceptions import walk as walk_exceptions
-from .fingerprint import custom_parts, default_parts
+from .fingerprint import custom_parts, default_parts, reads_message
 from .fingerprint import fingerprint as fingerprint_of
 from .frames import FrameReader
 from .kinds import LEVEL_ALIASES, LEVELS
@@ -81,7 +81,7 @@ class ExceptionBuilder:
         )
         scrub = self.scrubber.scrub_message
         for node in nodes:  # before the fingerprint, where it reads the message
-            if node.synthetic or not node.frames:  # (the others: when the event is built)
+            if reads_message(node):  # (the others: when the event is built)
                 node.value, node.scrubbed = scrub(node.value), True
         parts = default_parts(nodes)
         custom = None if fingerprint is None else _custom_fingerprint(fingerprint)

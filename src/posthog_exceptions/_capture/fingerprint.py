@@ -88,9 +88,15 @@ def default_parts(exceptions: Sequence[ExceptionKey]) -> list[str]:
                 _frame_parts.clear()
             _frame_parts[keys] = found
         parts.extend(found)
-        if not exc.frames or exc.synthetic:
+        if reads_message(exc):
             parts.append(f"message:{normalize_message(exc.value)}")
     return parts
+
+
+def reads_message(exc: ExceptionKey) -> bool:
+    """Whether the key reads the exception's message: only when its frames say nothing
+    of it (none, or the capture site's, synthesised)."""
+    return exc.synthetic or not exc.frames
 
 
 _fingerprints: dict[tuple[str, ...], str] = {}
