@@ -135,6 +135,39 @@ def test_forked_child_sends_its_own_events_and_never_the_parents(server: Recordi
     assert seen == Counter([("parent", i) for i in range(7)] + [("child", i) for i in range(3)])
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_never_reuses_the_random_ends_of_the_parents_event_ids(
+    server: RecordingServer,
+) -> None:
+    result = run_python(
+        f"""
+        import os, sys, uuid, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)  # "fork() in a threaded process"
+        import posthog_exceptions
+        client = posthog_exceptions.init({API_KEY!r}, host=sys.argv[1])
+        for _ in range(3):  # random ends made and some used before the fork
+            client.capture("before", distinct_id="u")
+        read, write = os.pipe()
+        pid = os.fork()
+        ids = [client.capture("after", distinct_id="u") for _ in range(300)]
+        if pid == 0:
+            os.write(write, "\\n".join(ids).encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            theirs = pipe.read().split("\\n")
+        os.waitpid(pid, 0)
+        assert len(theirs) == 300 and all(uuid.UUID(i).version == 7 for i in ids + theirs)
+        shared = {{i[14:] for i in ids}} & {{i[14:] for i in theirs}}
+        assert not shared, sorted(shared)[:3]
+        print("ok")
+        """,
+        server.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 CHILDREN = f"""
 import multiprocessing, sys, warnings
 warnings.simplefilter("ignore", DeprecationWarning)  # "fork() in a threaded process"

@@ -263,10 +263,13 @@ class Client:
             from ._capture.frames import from_stack
 
             synthetic = from_stack(sys._getframe(1) if stack is None else stack)
-        walked = self._exceptions.walk(exc, tb, fingerprint=fingerprint, synthetic_stack=synthetic)
+        limiter = self._rate_limiter
+        walked = self._exceptions.walk(
+            exc, tb, fingerprint=fingerprint, synthetic_stack=synthetic, keyed=limiter is not None
+        )
         suppressed = 0
-        if self._rate_limiter is not None:
-            admitted, suppressed = self._rate_limiter.admit(walked.fingerprint)
+        if limiter is not None:
+            admitted, suppressed = limiter.admit(walked.fingerprint)  # type: ignore[arg-type]
             if not admitted:
                 self._counters.drop("rate_limited")
                 return None

@@ -25,7 +25,7 @@ from __future__ import annotations
 from time import time_ns
 
 from ._assemble import anonymous, context
-from ._event import iso_at, new_uuid
+from ._event import iso_at, new_uuid, top_up_tails
 from ._log import internal_error
 from ._payload import Deferred
 
@@ -79,12 +79,9 @@ def _queue(
     distinct_id = client._assembler.person(person[0], person[1], scope)
     now = time_ns()
     uid = new_uuid(now)
-
-    def build() -> Built | None:
-        taken = (uid, now, distinct_id, props, context_part)
-        return _build(client, walked, kind, level, suppressed, taken)
-
-    return uid if client._worker.put(Deferred(build, size, memory), uid) else None
+    taken = (uid, now, distinct_id, props, context_part)
+    deferred = Deferred(_build, (client, walked, kind, level, suppressed, taken), size, memory)
+    return uid if client._worker.put(deferred, uid) else None
 
 
 def _send_now(
@@ -143,6 +140,7 @@ def _build(
             "uuid": uid,
         }
         payload: Built | None = client._encode(event, built["$exception_list"])
+        top_up_tails()  # (here, so that captures rarely make the random ends of ids)
         return payload
     except Exception:
         client._counters.drop("internal_error")

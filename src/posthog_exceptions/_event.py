@@ -22,32 +22,82 @@ if TYPE_CHECKING:
 
 
 _random: random.Random | None = None
+_tails: list[str] = []
+"""Random ends of event ids, made :data:`_TAILS` at a time (see :func:`new_uuid`)."""
+_TAILS = 256
 
 
 def _generator() -> random.Random:
     """The private generator of the random bits of event ids, seeded from ``os.urandom``
-    (and reseeded in a forked child). ``os.urandom`` on every event would release the
-    GIL, and a capturing thread would then wait for the delivery thread to hand it back."""
+    (and reseeded in a forked child, which also drops the parent's unused :data:`_tails`).
+    ``os.urandom`` on every event would release the GIL, and a capturing thread would then
+    wait for the delivery thread to hand it back."""
     global _random
     if _random is None:
         import random
 
         generator = random.Random()
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=generator.seed)
+            os.register_at_fork(after_in_child=forked)
         _random = generator
     return _random
 
 
+def forked() -> None:
+    """In a forked child: new random bits, none of the parent's (it may use them too).
+    Also called by the worker when it notices a fork that skipped Python's fork handlers
+    (uWSGI's C fork): there the child's first event, whose id is made before the worker
+    looks, may end like the parent's next one (the same id only within one millisecond)."""
+    if _random is not None:
+        _random.seed()
+    _tails.clear()
+
+
+def refill_tails() -> None:
+    """Make :data:`_TAILS` more random ends of event ids: ``7xxx-yxxx-xxxxxxxxxxxx``, the
+    version nibble 7, the RFC 9562 variant (y is 8, 9, a or b) and 74 random bits. Two
+    calls of the generator for all of them, so that an id costs its capture a list pop;
+    the delivery thread tops the list up as it builds events (:func:`top_up_tails`)."""
+    generator = _random or _generator()
+    text = f"{generator.getrandbits(72 * _TAILS):0{18 * _TAILS}x}"
+    variants = generator.getrandbits(2 * _TAILS)
+    made = []
+    for at in range(0, 18 * _TAILS, 18):
+        part = text[at : at + 18]
+        made.append(f"7{part[:3]}-{'89ab'[variants & 3]}{part[3:6]}-{part[6:]}")
+        variants >>= 2
+    _tails.extend(made)
+
+
+_HEX_BYTE = tuple(f"{byte:02x}" for byte in range(256))
+_head: tuple[int, str] = (-1, "")
+"""The id's first group (the time's upper 32 bits: it changes every 65 seconds), as text."""
+
+
 def new_uuid(now_ns: int | None = None) -> str:
-    """A fresh UUIDv7 as a string, for now or for ``now_ns`` (``time.time_ns()``)."""
+    """A fresh UUIDv7 as a string, for now or for ``now_ns`` (``time.time_ns()``): the
+    Unix time in milliseconds (48 bits), then a random end from :data:`_tails`. No number
+    is formatted on the way (the first group is remembered, the second read from a table):
+    a capture that comes after a quiet spell would pay for that code to be fetched."""
+    global _head
     ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
-    rand = (_random or _generator()).getrandbits(80)
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | rand
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    try:
+        tail = _tails.pop()  # (atomic: any thread may take one, or refill)
+    except IndexError:
+        refill_tails()
+        tail = _tails.pop()
+    upper = (ms >> 16) & 0xFFFF_FFFF
+    head = _head
+    if head[0] != upper:
+        head = _head = (upper, f"{upper:08x}-")
+    return f"{head[1]}{_HEX_BYTE[(ms >> 8) & 0xFF]}{_HEX_BYTE[ms & 0xFF]}-{tail}"
+
+
+def top_up_tails() -> None:
+    """Refill the random ends of event ids once fewer than half are left (called by the
+    delivery thread between batches, so that captures rarely make them)."""
+    if len(_tails) < _TAILS // 2:
+        refill_tails()
 
 
 def iso_now() -> str:

@@ -25,7 +25,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional, Union
+    from typing import Any, Callable, Optional, Union
 
     Payload = Union[bytes, "Spliced", "Deferred"]
     Built = Union[bytes, "Spliced"]
@@ -81,15 +81,22 @@ class Spliced:
 class Deferred:
     """An event captured and queued, to be built by the thread that sends it.
 
-    ``size`` and ``memory`` are estimates made at the capture (of its JSON, and of what
-    the snapshot holds); the queue's bounds count them. :meth:`payload` builds the event
-    once — ``None`` when it cannot be sent (too large, or the build failed: counted by
-    the build itself)."""
+    ``build(*arguments)`` builds it; ``size`` and ``memory`` are estimates made at the
+    capture (of its JSON, and of what the snapshot holds); the queue's bounds count them.
+    :meth:`payload` builds the event once — ``None`` when it cannot be sent (too large,
+    or the build failed: counted by the build itself)."""
 
-    __slots__ = ("_build", "_built", "memory", "size")
+    __slots__ = ("_arguments", "_build", "_built", "memory", "size")
 
-    def __init__(self, build: Callable[[], Optional[Built]], size: int, memory: int) -> None:
-        self._build: Callable[[], Optional[Built]] | None = build
+    def __init__(
+        self,
+        build: Callable[..., Optional[Built]],
+        arguments: tuple[Any, ...],
+        size: int,
+        memory: int,
+    ) -> None:
+        self._build: Callable[..., Optional[Built]] | None = build
+        self._arguments = arguments
         self._built: Built | None = None
         self.size = size
         self.memory = memory
@@ -100,7 +107,8 @@ class Deferred:
         build = self._build
         if build is not None:
             self._build = None  # built once, even if the build fails
-            self._built = build()
+            arguments, self._arguments = self._arguments, ()
+            self._built = build(*arguments)
         return self._built
 
 

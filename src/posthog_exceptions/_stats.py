@@ -48,7 +48,7 @@ class Counters:
 
         self._lock = threading.Lock()
         self._deferred: deque[tuple[str, int]] = deque()
-        self.queued = 0
+        self.queued = 0  # written only by the event queue, under its worker's lock
         self.sent = 0
         self.retried = 0
         self.spooled = 0

@@ -68,10 +68,13 @@ class ExceptionBuilder:
         *,
         fingerprint: str | Sequence[str] | None,
         synthetic_stack: list[Raw] | None,
+        keyed: bool = True,
     ) -> Walked:
         """The cheap half: the exceptions, their frames and the fingerprint. The messages
         the fingerprint does not read (those of exceptions with a stack of their own) are
-        scrubbed by :meth:`properties`, on the thread that builds the event."""
+        scrubbed by :meth:`properties`, on the thread that builds the event. Unless
+        ``keyed`` (the rate limit needs the key now) or the call gives ``fingerprint``,
+        the automatic key is left to :meth:`properties` too (it reads only the walk)."""
         nodes = walk_exceptions(
             exc,
             traceback=tb,
@@ -79,6 +82,8 @@ class ExceptionBuilder:
             stacks=self.stacks,
             synthetic_stack=synthetic_stack,
         )
+        if not keyed and fingerprint is None:
+            return Walked(nodes, None)
         scrub = self.scrubber.scrub_message
         for node in nodes:  # before the fingerprint, where it reads the message
             if reads_message(node):  # (the others: when the event is built)
@@ -119,6 +124,9 @@ class ExceptionBuilder:
         for node in walked.nodes:
             if not node.scrubbed:
                 node.value, node.scrubbed = scrub(node.value), True
+        key = walked.fingerprint
+        if key is None:  # (left by walk(): no rate limit, no fingerprint= of the call's)
+            key = walked.fingerprint = fingerprint_of(default_parts(walked.nodes))
         variables = self._variables()
         exception_list = render(
             walked.nodes,
@@ -129,9 +137,9 @@ class ExceptionBuilder:
         )
         props: dict[str, Any] = {"$exception_list": exception_list}
         if walked.custom or not self.posthog_groups:
-            props["$exception_fingerprint"] = walked.fingerprint
+            props["$exception_fingerprint"] = key
         else:  # PostHog groups; the key stays visible (and groups the local inbox)
-            props["$exception_client_fingerprint"] = walked.fingerprint
+            props["$exception_client_fingerprint"] = key
         props["$exception_level"] = kind.level if level is None else _level(level)
         if kind.source is not None:
             props["$exception_source"] = kind.source
@@ -153,10 +161,11 @@ class Walked:
 
     __slots__ = ("custom", "fingerprint", "nodes")
 
-    def __init__(self, nodes: list[Node], fingerprint: str, custom: bool = False) -> None:
+    def __init__(self, nodes: list[Node], fingerprint: str | None, custom: bool = False) -> None:
         self.nodes = nodes
         self.fingerprint = fingerprint
-        """The grouping key (the rate limit's, and ``$exception_fingerprint`` when sent)."""
+        """The grouping key (the rate limit's, and ``$exception_fingerprint`` when sent);
+        ``None`` until the event is built when nothing on the calling thread needs it."""
         self.custom = custom
         """The call gave its own ``fingerprint=``."""
 

@@ -231,9 +231,9 @@ def _message(exc: BaseException, kind: _Kind, deadline: float) -> str:
     else:
         deadline, bounded = min(deadline, perf_counter() + MESSAGE_SECONDS), True
         text = _bounded_str(exc, deadline)
-    try:
-        notes: Any = exc.__notes__  # type: ignore[attr-defined]
-    except Exception:  # (AttributeError: none; anything else: a hostile __getattr__)
+    try:  # (getattr's default: no AttributeError made when there are none, the common case)
+        notes: Any = getattr(exc, "__notes__", None)
+    except Exception:  # a hostile __getattr__ or property
         notes = None
     if notes is not None and (notes := _sequence(notes)):
         parts = [text]

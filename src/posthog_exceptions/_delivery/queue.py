@@ -62,7 +62,7 @@ class EventQueue:
         did not."""
         if len(self.waiting) >= self._max_events or not self.held.admit(payload, self._max_bytes):
             return False
-        self._counters.add("queued")
+        self._counters.queued += 1  # (its one writer, under the worker's lock: no lock of its own)
         self.last_seq += 1
         self.waiting.append((self.last_seq, payload))
         work.queued = uuid

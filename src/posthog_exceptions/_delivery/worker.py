@@ -32,6 +32,7 @@ import os
 import threading
 import time
 
+from posthog_exceptions._event import forked
 from posthog_exceptions._log import internal_error, logger
 from posthog_exceptions._own import OwnLock, forget_locks, renew_work, work
 
@@ -346,6 +347,7 @@ class Worker:
         renew_work()  # (if threading.local is patched; nothing otherwise)
         if self._pid != os.getpid():
             forget_locks()
+            forked()  # new random bits for event ids
             self.after_fork_in_child()  # all made anew, from what threading is now
             return
         kind, self._lock_kind = self._lock_kind, threading.Lock
