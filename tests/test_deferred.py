@@ -171,3 +171,37 @@ def test_sync_mode_and_before_send_build_on_the_calling_thread(
         if e["event"] == "$exception"
     ]
     assert "sent before returning" in values  # at the server when the call returned
+
+
+def _kinds_of_exceptions() -> list[BaseException]:
+    """One of each shape the grouping key reads differently: a raised one, one whose
+    cause was never raised (the key reads that message), one never raised at all."""
+    raised: list[BaseException] = []
+    try:
+        _fail(Marker(), 2)
+    except Failure as exc:
+        raised.append(exc)
+    try:
+        raise Failure("wrapped") from Failure("cause 17 with password=hunter2")
+    except Failure as exc:
+        raised.append(exc)
+    raised.append(Failure("never raised 42"))
+    return raised
+
+
+def test_the_grouping_key_left_to_the_build_is_the_one_the_rate_limit_reads(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    limited = make_client(server.url)  # the key is made on the calling thread
+    unlimited = make_client(server.url, rate_limit=False)  # left to the build
+    for client in (limited, unlimited):
+        for exc in _kinds_of_exceptions():
+            assert client.capture_exception(exc) is not None
+        assert client.flush(timeout=10)
+    events = server.wait_for_events(6)
+    keys = [e["properties"]["$exception_fingerprint"] for e in events]
+    assert keys[:3] == keys[3:]
+    assert len(set(keys[:3])) == 3
+    values = [[x["value"] for x in e["properties"]["$exception_list"]] for e in events]
+    assert values[:3] == values[3:]
+    assert "hunter2" not in str(values)

@@ -11,7 +11,7 @@ from posthog_exceptions import Client
 from posthog_exceptions._capture.kinds import MANUAL
 from posthog_exceptions._delivery.ledger import Ledger
 from posthog_exceptions._payload import Spliced, parts, size, to_bytes
-from posthog_exceptions._serialize import dumps
+from posthog_exceptions._serialize import dumps, dumps_made
 
 from .exc_helpers import Captured
 from .recording_server import RecordingServer
@@ -75,6 +75,24 @@ def test_spliced_pieces_are_exactly_the_plain_encoding() -> None:
 
 def _spliced(name: bytes, *blobs: bytes) -> Spliced:
     return Spliced((b'{"' + name + b'":[', b"]}"), (blobs,))
+
+
+def test_the_encoder_of_rendered_variables_writes_what_dumps_writes() -> None:
+    rendered = {
+        "n": 3,
+        "x": 1.5,
+        "ok": True,
+        "none": None,
+        "s": 'caf\u00e9 "q" \u2028',
+        "...": "<2 more>",
+    }
+    assert dumps_made(rendered) == dumps(rendered)
+    assert json.loads(dumps_made(rendered)) == rendered
+    odd: dict[str, Any] = {"set": {1}, "nan": float("nan")}  # not JSON: the general path
+    assert dumps_made(odd) == dumps(odd)
+    loop: list[Any] = []
+    loop.append(loop)  # a cycle cannot be made of rendered values; still no hang or raise
+    assert dumps_made({"loop": loop}) == dumps({"loop": loop})
 
 
 def test_the_ledger_counts_a_shared_blob_once() -> None:

@@ -3,12 +3,14 @@
 What cannot wait is done on the calling thread: the walk of the exceptions and their
 frames (type, message, notes, chain; code objects, lines, instructions), the checks that
 decide whether the event is sent at all (ignore rules, dedupe, the rate limit and its
-grouping key), the local variables (``capture_locals``: bounded and scrubbed, as they are
-now), the context's person, session and tags (copied), the event's uuid and time. No frame,
+grouping key: computed here only when the rate limit or the call's ``fingerprint=`` needs
+it), the local variables (``capture_locals``: bounded and scrubbed, as they are now), the
+context's person, session and tags (copied), the event's uuid and time. No frame,
 traceback or exception is kept once the call returns (:mod:`._capture.detached`).
 
 What can wait is done by the delivery thread when it takes the event for a request:
-the scrubbing of messages (but those the fingerprint reads), tags and properties, the
+the grouping key when nothing needed it before, the scrubbing of messages (but those
+the key read on the calling thread), tags and properties, the
 merge with the client's base properties, an anonymous distinct id, the timestamp's text,
 context lines, the wire form of each frame, the ``$exception_list``, the event's JSON and
 the size check (an event still too large after shrinking is dropped and counted,

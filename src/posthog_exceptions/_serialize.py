@@ -62,6 +62,32 @@ def _get_encoder() -> Callable[[Any], str]:
     return _encode
 
 
+_encode_made: Callable[[Any, int], Any] | None = None
+
+
+def dumps_made(value: Any) -> bytes:
+    """:func:`dumps` of a value the library made itself from plain JSON types (a frame's
+    rendered variables: a dict of strs to scalars), which cannot hold a cycle: one C
+    encoder for every call, without the cycle markers (a frame of ``capture_locals``
+    costs about a microsecond less). Anything else still goes through :func:`dumps`."""
+    global _encode_made
+    encode = _encode_made
+    if encode is None:
+        import json.encoder
+
+        make: Any = getattr(json.encoder, "c_make_encoder", None)
+        if make is None:  # pragma: no cover - CPython always has the C accelerator
+            return dumps(value)
+        as_string = json.encoder.encode_basestring
+        markers = None  # no cycle check: none can be made of plain values
+        encode = make(markers, _not_json, as_string, None, ":", ",", False, False, False)
+        _encode_made = encode
+    try:
+        return "".join(encode(value, 0)).encode("utf-8")
+    except Exception:  # (not JSON after all: the general path, which cleans it)
+        return dumps(value)
+
+
 def dumps(event: Any) -> bytes:
     """Serialise an event (or any value) to compact UTF-8 JSON; values that are not JSON
     are cleaned first."""

@@ -44,7 +44,7 @@ from types import CodeType, FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from posthog_exceptions._own import is_own_module
-from posthog_exceptions._serialize import dumps, safe_bool
+from posthog_exceptions._serialize import dumps, dumps_made, safe_bool
 
 from .detached import SOURCE_GLOBALS, Detached
 from .frame_locals import read_variables as _read_variables
@@ -221,7 +221,7 @@ class FrameReader:
                 return base, encoded
             wire = behind.copy()  # (dict.copy: the view's own copy goes key by key)
             wire["code_variables"] = values
-            return wire, encoded[:-1] + b',"code_variables":' + dumps(values) + b"}"
+            return wire, encoded[:-1] + b',"code_variables":' + dumps_made(values) + b"}"
         base, encoded, _ = self._base(info)
         return base, encoded
 
