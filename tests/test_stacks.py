@@ -120,3 +120,28 @@ def test_a_frame_that_may_hide_itself_is_asked_every_time(
         names.append("_maybe_hidden" in [f["function"].rpartition(".")[2] for f in frames])
     hide_next = False
     assert names == [True, False, True]
+
+
+def test_an_edit_of_one_event_leaves_the_next_of_its_stack_alone(
+    server: RecordingServer, make_client: MakeClient
+) -> None:
+    edits = iter([True, False])
+
+    def edit_first(event: dict[str, Any]) -> dict[str, Any]:
+        if next(edits):  # the first event's frames are emptied and added to
+            frames = _frames(event["properties"]["$exception_list"][0])
+            for frame in frames:
+                frame.pop("context_line", None)
+                frame["lineno"] = 1
+            frames.append({**frames[-1], "function": "added"})
+        return event
+
+    plain = make_client(server.url, rate_limit=False, max_frames=10)
+    (expected,) = _sent(server, plain, [_raised(1)])
+    edited = make_client(server.url, rate_limit=False, max_frames=10, before_send=edit_first)
+    first, second = _sent(server, edited, [_raised(2), _raised(3)])
+    assert _frames(first["properties"]["$exception_list"][0])[-1]["function"] == "added"
+    assert _shape(second) == _shape(expected)
+    frames = _frames(second["properties"]["$exception_list"][0])
+    assert frames == _frames(expected["properties"]["$exception_list"][0])
+    assert all("context_line" in f for f in frames if not f.get("synthetic"))

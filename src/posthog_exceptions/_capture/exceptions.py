@@ -34,7 +34,7 @@ from .frames import FrameReader, Info, Raw
 from .stacks import Stacks
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Sequence
 
 MAX_EXCEPTIONS = 50
 MAX_VALUE_LENGTH = 10_000
@@ -67,7 +67,7 @@ class Node:
     type: str  # the class __qualname__
     module: str | None  # omitted for builtins
     value: str
-    frames: list[Info]
+    frames: Sequence[Info]  # (the stack cache's shared tuple when ``shared``)
     omitted: int  # frames trimmed out of the middle
     gap: int  # where the trimmed frames were
     synthetic: bool  # the stack is the capture site's, not the exception's

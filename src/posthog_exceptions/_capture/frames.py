@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import CodeType, FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -182,7 +182,7 @@ class FrameReader:
         return detached
 
     def detach_all(
-        self, infos: list[Info], variables: tuple[Budget, Scrubber] | None
+        self, infos: Sequence[Info], variables: tuple[Budget, Scrubber] | None
     ) -> tuple[list[Info], int]:
         """:meth:`detach` each of ``infos``; also returns how many are not shared ones."""
         shared = self._detached

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from .secrets import ANCHORS, FLAG, KEY_VALUE, MASK, scrub_fixed
+from .secrets import ANCHORS, FLAG, KEY_VALUE, MASK, contains_any, scrub_fixed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ class Scrubber:
     __slots__ = (
         "_names",
         "_patterns",
+        "_probes",
         "_text_cache",
         "item_names",
         "levels",
@@ -119,6 +120,7 @@ class Scrubber:
                 raise ValueError(f"a scrub name must be a non-empty str, got {name!r}")
             names.add(_normalize(name))
         self._names = tuple(sorted(names))
+        self._probes = self._names + tuple(p for p in _PROBES if p not in names)
         self._patterns = tuple(patterns)
         self.scrub_values = scrub_values
         self.scrub_messages = scrub_messages
@@ -148,7 +150,7 @@ class Scrubber:
 
     def _level(self, name: str) -> int:
         plain = _normalize(name)
-        if any(n in plain for n in self._names):
+        if contains_any(plain, self._names):
             return STRONG
         words = [str.lower(word) for word in _WORD.findall(name)]
         if any(word in SECRET_WORDS for word in words):
@@ -202,7 +204,7 @@ class Scrubber:
     def _scrub(self, text: str) -> str:
         if ANCHORS.search(text) or len(text) >= 40:
             text = scrub_fixed(text)
-            if any(mark in text for mark in "=:,-%") and self._may_name(text):
+            if contains_any(text, "=:,-%") and self._may_name(text):
                 text = self._mask_values(KEY_VALUE, text, self._pair_is_secret)
                 if "-" in text:
                     text = self._mask_values(FLAG, text, self._flag_is_secret)
@@ -212,7 +214,7 @@ class Scrubber:
 
     def _may_name(self, text: str) -> bool:
         plain = _normalize(text)
-        return any(name in plain for name in self._names) or any(p in plain for p in _PROBES)
+        return contains_any(plain, self._probes)
 
     @staticmethod
     def _mask_values(

@@ -22,6 +22,7 @@ Keys are the ids of the code objects with the offsets: each entry holds its code
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import CodeType, TracebackType
 
 from .frames import FrameReader, Info, Site
@@ -32,13 +33,15 @@ _LIMIT = 1024
 class _Stack:
     """A remembered stack: its kept frames (shared Infos, or with locals, where each comes
     from: index in the traceback, line), how many were trimmed and where, and the
-    in-app frames' grouping keys (see :func:`.fingerprint.default_parts`)."""
+    in-app frames' grouping keys (see :func:`.fingerprint.default_parts`). The shared
+    Infos are one tuple that every capture of the stack is handed: read-only, and what
+    the events' renderer recognises it by (:func:`.exception_list.render`)."""
 
     __slots__ = ("gap", "infos", "keys", "omitted", "plan")
 
     def __init__(
         self,
-        infos: list[Info] | None,
+        infos: tuple[Info, ...] | None,
         plan: list[tuple[int, int, int, Site]] | None,
         omitted: int,
         gap: int,
@@ -59,7 +62,9 @@ class Stacks:
         self.share = not reader.options.capture_locals  # no variables: frame-less Infos
         self._stacks: dict[tuple[int, ...], _Stack] = {}
 
-    def read(self, tb: TracebackType | None) -> tuple[list[Info], int, int, tuple[str, ...] | None]:
+    def read(
+        self, tb: TracebackType | None
+    ) -> tuple[Sequence[Info], int, int, tuple[str, ...] | None]:
         """The kept frames of ``tb`` (see :meth:`FrameReader.read`), how many were left
         out, where, and the grouping keys of the frames (``None``: not known here)."""
         key: list[int] = []
@@ -74,7 +79,7 @@ class Stacks:
         if stack is None:
             return self._first(_entries(tb), stack_key)
         if stack.infos is not None:
-            return list(stack.infos), stack.omitted, stack.gap, stack.keys
+            return stack.infos, stack.omitted, stack.gap, stack.keys
         assert stack.plan is not None
         entries = _entries(tb)
         infos = [
@@ -85,7 +90,7 @@ class Stacks:
 
     def _first(
         self, entries: list[TracebackType], stack_key: tuple[int, ...]
-    ) -> tuple[list[Info], int, int, tuple[str, ...] | None]:
+    ) -> tuple[Sequence[Info], int, int, tuple[str, ...] | None]:
         """A stack not seen before: read it the long way, and remember it if it may be."""
         reader = self.reader
         raw = [(tb.tb_frame, tb.tb_lineno or 0, tb.tb_lasti) for tb in entries]
@@ -93,10 +98,10 @@ class Stacks:
         if any(_hideable(frame.f_code) for frame, _, _ in raw):
             return kept, omitted, gap, None
         keys = _keys(kept)
+        result: Sequence[Info] = kept
         if self.share:
-            infos = reader.detach_all(kept, None)[0]
-            stack = _Stack(infos, None, omitted, gap, keys)
-            kept = list(infos)
+            result = shared = tuple(reader.detach_all(kept, None)[0])
+            stack = _Stack(shared, None, omitted, gap, keys)
         else:
             where = {id(frame): index for index, (frame, _, _) in enumerate(raw)}
             plan = [(where[id(info.frame)], info.lineno, info.lasti, info.site) for info in kept]
@@ -104,7 +109,7 @@ class Stacks:
         if len(self._stacks) >= _LIMIT:
             self._stacks.clear()
         self._stacks[stack_key] = stack
-        return kept, omitted, gap, keys
+        return result, omitted, gap, keys
 
 
 def _entries(tb: TracebackType | None) -> list[TracebackType]:
