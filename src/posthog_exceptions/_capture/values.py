@@ -29,7 +29,6 @@ import types
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from itertools import repeat as _repeat
 from time import perf_counter
 from typing import Any
 
@@ -54,7 +53,6 @@ _BRACKETS: dict[type, tuple[str, str]] = {
 _TYPE_QUALNAME: Any = vars(type)["__qualname__"]
 _TYPE_NAME: Any = vars(type)["__name__"]
 _TYPE_DICT: Any = vars(type)["__dict__"]
-_NO_LABEL = object()
 _QUOTED_LENGTH = 64  # strings shorter than this have their quoted form cached
 _QUOTED_CACHE_SIZE = 4096
 _QUOTED_MASK = repr(MASK)
@@ -240,30 +238,29 @@ class Renderer:
         """The rendered items of a container (``key: value``, ``field=value`` or
         ``value``), as many as ``max_items`` and about ``room`` characters allow."""
         max_items = self.limits.max_items
+        # The items to show are taken first: a repr among them may change the container,
+        # and iterating a dict, set or deque that changes size raises.
+        if base is not dict and fields is None:
+            return self._values(list(islice(base.__iter__(value), max_items)), depth, room)
         scrubber = self.scrubber
         sensitive, levels = scrubber.name_is_sensitive, scrubber.levels
         quoted, quoted_cache = self._quoted, scrubber.quoted  # (the caches read inline)
         text = self.text
+        is_dict = base is dict
         parts: list[str] = []
         used = 0
-        names_secret = False
-        # The items to show are taken first: a repr among them may change the container,
-        # and iterating a dict, set or deque that changes size raises.
-        if base is dict:
+        if is_dict:
             items = list(islice(dict.items(value), max_items))
         else:
-            items = list(zip(fields or _repeat(_NO_LABEL), islice(base.__iter__(value), max_items)))
+            items = list(zip(fields, islice(base.__iter__(value), max_items)))  # type: ignore[arg-type]
         for label, item in items:
             left = room - used
-            if len(parts) >= max_items or left <= 0:
+            if left <= 0:
                 break
             # Short exact strings (most keys, many values) come from a cache; everything
             # else goes through text(). A key that names a secret hides its value.
-            if label is _NO_LABEL:  # after an item naming a secret: ("password", x), argv
-                part, hidden = "", names_secret
-                names_secret = self._names_secret(item)
-            elif type(label) is str and len(label) < _QUOTED_LENGTH < left:
-                if base is dict:
+            if type(label) is str and len(label) < _QUOTED_LENGTH < left:
+                if is_dict:
                     part = quoted_cache.get(label) or quoted(label)
                     part += ": "
                 else:
@@ -271,7 +268,7 @@ class Renderer:
                 level = levels.get(label)
                 hidden = sensitive(label) if level is None else level > 0
             else:
-                part = text(label, depth + 1, left) + ": " if base is dict else f"{label}="
+                part = text(label, depth + 1, left) + ": " if is_dict else f"{label}="
                 hidden = (type(label) is str or issubclass(type(label), str)) and sensitive(
                     str.__getitem__(label, slice(0, 256))
                 )
@@ -285,6 +282,37 @@ class Renderer:
                     part += quoted_cache.get(item) or quoted(item)
                 else:
                     part += text(item, depth + 1, left - len(part))
+            parts.append(part)
+            used += len(part) + 2
+        return parts
+
+    def _values(self, items: list[Any], depth: int, room: int) -> list[str]:
+        """:meth:`_items` of a sequence or set: an item after one that names a secret
+        (``("password", x)``, ``["--token", x]``) is hidden."""
+        names, quoted, quoted_cache = self.scrubber.item_names, self._quoted, self.scrubber.quoted
+        text = self.text
+        parts: list[str] = []
+        used = 0
+        names_secret = False
+        for item in items:
+            left = room - used
+            if left <= 0:
+                break
+            hidden = names_secret
+            item_kind = type(item)
+            if item_kind is str:
+                found = names.get(item)  # (the cache of _names_secret, read inline)
+                names_secret = self._names_secret(item) if found is None else found
+            else:
+                names_secret = self._names_secret(item)
+            if hidden:
+                part = _QUOTED_MASK
+            elif item_kind is int and -INT_MAX <= item <= INT_MAX:
+                part = int.__repr__(item)
+            elif item_kind is str and len(item) < _QUOTED_LENGTH < left:
+                part = quoted_cache.get(item) or quoted(item)
+            else:
+                part = text(item, depth + 1, left)
             parts.append(part)
             used += len(part) + 2
         return parts
