@@ -29,6 +29,7 @@ _INT_LIMIT = 2**63 - 1
 _MAX_REPR = 1024
 _TYPE_QUALNAME: Any = vars(type)["__qualname__"]
 _encode: Callable[[Any], str] | None = None  # made with the first event: json costs an import
+_encode_made: Callable[[Any, int], Any] | None = None  # (no cycle markers: see dumps_made)
 
 
 def _not_json(value: object) -> Any:
@@ -37,8 +38,9 @@ def _not_json(value: object) -> Any:
 
 def _get_encoder() -> Callable[[Any], str]:
     """Compact JSON, no ASCII escaping, no NaN. The C encoder is called directly when it is
-    there (``JSONEncoder.encode`` costs about a microsecond more per call in Python code)."""
-    global _encode
+    there (``JSONEncoder.encode`` costs about a microsecond more per call in Python code);
+    :func:`dumps_made`'s one, without cycle markers, is made with it."""
+    global _encode, _encode_made
     if _encode is None:
         import json
         import json.encoder
@@ -59,10 +61,8 @@ def _get_encoder() -> Callable[[Any], str]:
                 return "".join(chunks(value, 0))
 
             _encode = encode
+            _encode_made = make(None, _not_json, as_string, None, ":", ",", False, False, False)
     return _encode
-
-
-_encode_made: Callable[[Any, int], Any] | None = None
 
 
 def dumps_made(value: Any) -> bytes:
@@ -70,18 +70,12 @@ def dumps_made(value: Any) -> bytes:
     rendered variables: a dict of strs to scalars), which cannot hold a cycle: one C
     encoder for every call, without the cycle markers (a frame of ``capture_locals``
     costs about a microsecond less). Anything else still goes through :func:`dumps`."""
-    global _encode_made
     encode = _encode_made
     if encode is None:
-        import json.encoder
-
-        make: Any = getattr(json.encoder, "c_make_encoder", None)
-        if make is None:  # pragma: no cover - CPython always has the C accelerator
+        _get_encoder()
+        encode = _encode_made
+        if encode is None:  # pragma: no cover - CPython always has the C accelerator
             return dumps(value)
-        as_string = json.encoder.encode_basestring
-        markers = None  # no cycle check: none can be made of plain values
-        encode = make(markers, _not_json, as_string, None, ":", ",", False, False, False)
-        _encode_made = encode
     try:
         return "".join(encode(value, 0)).encode("utf-8")
     except Exception:  # (not JSON after all: the general path, which cleans it)

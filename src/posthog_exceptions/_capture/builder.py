@@ -102,7 +102,7 @@ class ExceptionBuilder:
         detach_all = self.reader.detach_all
         size, memory = _EVENT_JSON, _EVENT_MEMORY
         for node in walked.nodes:
-            if node.shared:  # the stack cache's, detached already
+            if node.shared is not None:  # the stack cache's, detached already
                 frames, own = node.frames, 0
             else:
                 frames, own = detach_all(node.frames, variables)

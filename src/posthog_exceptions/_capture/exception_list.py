@@ -29,13 +29,13 @@ from .detached import gap_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
     from typing import Any
 
     from posthog_exceptions._payload import Payload
 
     from .exceptions import Node
-    from .frames import FrameReader, Info
+    from .frames import FrameReader
     from .scrub import Scrubber
     from .variables import Budget
 
@@ -76,7 +76,7 @@ class ExceptionList:
     __slots__ = ("_entries", "_stacks")
 
     def __init__(
-        self, entries: list[dict[str, Any]], stacks: list[tuple[list[Frame], Sequence[bytes]]]
+        self, entries: list[dict[str, Any]], stacks: list[tuple[list[Frame], tuple[bytes, ...]]]
     ) -> None:
         self._entries = entries
         """The entries; the ``frames`` of the n-th stack is placeholder n."""
@@ -120,7 +120,7 @@ class ExceptionList:
             if at < 0:  # cannot happen: the event was encoded with it; stay correct anyway
                 return self._plain(event)
             own.append((b"]" if groups else b"") + encoded[rest:at] + b"[")
-            groups.append(blobs if type(blobs) is tuple else tuple(blobs))
+            groups.append(blobs)
             rest = at + len(placeholder)
         own.append(b"]" + encoded[rest:])
         return Spliced(tuple(own), tuple(groups))
@@ -146,7 +146,7 @@ def render(
     read here (wire-format §3; :mod:`~posthog_exceptions._capture.exceptions` describes
     the entries)."""
     entries: list[dict[str, Any]] = []
-    stacks: list[tuple[list[Frame], Sequence[bytes]]] = []
+    stacks: list[tuple[list[Frame], tuple[bytes, ...]]] = []
     for node in nodes:
         entry: dict[str, Any] = {"type": node.type, "value": node.value}
         if node.module:
@@ -164,9 +164,11 @@ def render(
             mechanism["parent_id"] = node.parent
         entry["mechanism"] = mechanism
         if node.frames:
-            blobs: Sequence[bytes]
-            if node.shared and variables is None:
-                frames, blobs = _shared_stack(node, reader)
+            stack = node.shared
+            if stack is not None and variables is None:  # rendered once per stack
+                if stack.rendered is None:
+                    stack.rendered = _stack(node, reader, None)
+                frames, blobs = stack.rendered
             else:
                 frames, blobs = _stack(node, reader, variables)
             entry["stacktrace"] = {"type": "raw", "frames": _placeholder(len(stacks))[0]}
@@ -177,8 +179,11 @@ def render(
 
 def _stack(
     node: Node, reader: FrameReader, variables: tuple[Budget, Scrubber] | None
-) -> tuple[list[Frame], list[bytes]]:
-    """The wire forms and JSON of a node's frames (and of its gap marker)."""
+) -> tuple[list[Frame], tuple[bytes, ...]]:
+    """The wire forms and JSON of a node's frames (and of its gap marker). Without
+    variables, a stack the stack cache remembers keeps the result for all its events
+    (``Stack.rendered``), which read it and never change it (:meth:`ExceptionList.copy`
+    makes new lists for whoever edits)."""
     frames: list[Frame] = []
     blobs: list[bytes] = []
     for info in node.frames:
@@ -189,26 +194,4 @@ def _stack(
         marker = gap_marker(node.omitted, reader.custom)
         frames.insert(node.gap, marker)
         blobs.insert(node.gap, dumps(marker))
-    return frames, blobs
-
-
-_rendered: dict[int, tuple[Sequence[Info], list[Frame], tuple[bytes, ...]]] = {}
-_RENDERED_LIMIT = 1024
-
-
-def _shared_stack(node: Node, reader: FrameReader) -> tuple[list[Frame], Sequence[bytes]]:
-    """:func:`_stack` of a stack the stack cache hands out (the one tuple of shared,
-    frame-less Infos of every capture of that stack, without variables), made once per
-    stack: the events of a burst of one bug share its frames' lists too. Each entry
-    holds its tuple, so that its id is not reused while the entry lives; the lists are
-    read, never changed (:meth:`ExceptionList.copy` makes new ones)."""
-    infos = node.frames
-    found = _rendered.get(id(infos))
-    if found is not None and found[0] is infos:
-        return found[1], found[2]
-    frames, listed = _stack(node, reader, None)
-    blobs = tuple(listed)  # (what the event's Spliced payload holds, as is)
-    if len(_rendered) >= _RENDERED_LIMIT:
-        _rendered.clear()
-    _rendered[id(infos)] = (infos, frames, blobs)
-    return frames, blobs
+    return frames, tuple(blobs)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from posthog_exceptions._serialize import cut_bytes, safe_str
 
 from .frames import FrameReader, Info, Raw
-from .stacks import Stacks
+from .stacks import Stack, Stacks
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,14 +67,14 @@ class Node:
     type: str  # the class __qualname__
     module: str | None  # omitted for builtins
     value: str
-    frames: Sequence[Info]  # (the stack cache's shared tuple when ``shared``)
+    frames: Sequence[Info]  # (the stack cache's shared tuple, with ``shared``)
     omitted: int  # frames trimmed out of the middle
     gap: int  # where the trimmed frames were
     synthetic: bool  # the stack is the capture site's, not the exception's
     keys: tuple[str, ...] | None = None  # the frames' grouping keys, when known already
     qualified: str = ""  # module.qualname (the qualname for builtins): the grouping key's
     scrubbed: bool = False  # value has been through the scrubber (see builder)
-    shared: bool = False  # frames: the shared frame-less ones of the stack cache (detached)
+    shared: Stack | None = None  # the stack cache's entry, when frames are its shared Infos
 
 
 def walk(
@@ -106,11 +106,13 @@ def walk(
             tb = _BASE_TRACEBACK.__get__(current)
             if type(tb) is not TracebackType:
                 tb = None
-        synthetic = shared = False
-        keys = None
+        synthetic = False
+        keys = shared = None
         if tb is not None:
-            kept, omitted, gap, keys = stacks.read(tb)
-            shared = stacks.share and keys is not None
+            kept, omitted, gap, stack = stacks.read(tb)
+            if stack is not None:
+                keys = stack.keys
+                shared = stack if stacks.share else None
         elif exception_id == 0 and synthetic_stack is not None:
             kept, omitted, gap = read(synthetic_stack)
             synthetic = True

@@ -24,20 +24,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import CodeType, TracebackType
+from typing import Any
 
 from .frames import FrameReader, Info, Site
 
 _LIMIT = 1024
 
 
-class _Stack:
+class Stack:
     """A remembered stack: its kept frames (shared Infos, or with locals, where each comes
     from: index in the traceback, line), how many were trimmed and where, and the
     in-app frames' grouping keys (see :func:`.fingerprint.default_parts`). The shared
-    Infos are one tuple that every capture of the stack is handed: read-only, and what
-    the events' renderer recognises it by (:func:`.exception_list.render`)."""
+    Infos are one tuple that every capture of the stack is handed (read-only), and
+    ``rendered`` is what :func:`.exception_list.render` made of them once, for every
+    event of the stack."""
 
-    __slots__ = ("gap", "infos", "keys", "omitted", "plan")
+    __slots__ = ("gap", "infos", "keys", "omitted", "plan", "rendered")
 
     def __init__(
         self,
@@ -52,6 +54,7 @@ class _Stack:
         self.omitted = omitted
         self.gap = gap
         self.keys = keys
+        self.rendered: Any = None
 
 
 class Stacks:
@@ -60,13 +63,12 @@ class Stacks:
     def __init__(self, reader: FrameReader) -> None:
         self.reader = reader
         self.share = not reader.options.capture_locals  # no variables: frame-less Infos
-        self._stacks: dict[tuple[int, ...], _Stack] = {}
+        self._stacks: dict[tuple[int, ...], Stack] = {}
 
-    def read(
-        self, tb: TracebackType | None
-    ) -> tuple[Sequence[Info], int, int, tuple[str, ...] | None]:
+    def read(self, tb: TracebackType | None) -> tuple[Sequence[Info], int, int, Stack | None]:
         """The kept frames of ``tb`` (see :meth:`FrameReader.read`), how many were left
-        out, where, and the grouping keys of the frames (``None``: not known here)."""
+        out, where, and the remembered stack (``None``: not remembered; its ``keys`` are
+        the frames' grouping keys, and with :attr:`share` its ``infos`` are the frames)."""
         key: list[int] = []
         add = key.append
         entry = tb
@@ -79,18 +81,18 @@ class Stacks:
         if stack is None:
             return self._first(_entries(tb), stack_key)
         if stack.infos is not None:
-            return stack.infos, stack.omitted, stack.gap, stack.keys
+            return stack.infos, stack.omitted, stack.gap, stack
         assert stack.plan is not None
         entries = _entries(tb)
         infos = [
             Info(entries[index].tb_frame, lineno, lasti, site)
             for index, lineno, lasti, site in stack.plan
         ]
-        return infos, stack.omitted, stack.gap, stack.keys
+        return infos, stack.omitted, stack.gap, stack
 
     def _first(
         self, entries: list[TracebackType], stack_key: tuple[int, ...]
-    ) -> tuple[Sequence[Info], int, int, tuple[str, ...] | None]:
+    ) -> tuple[Sequence[Info], int, int, Stack | None]:
         """A stack not seen before: read it the long way, and remember it if it may be."""
         reader = self.reader
         raw = [(tb.tb_frame, tb.tb_lineno or 0, tb.tb_lasti) for tb in entries]
@@ -101,15 +103,15 @@ class Stacks:
         result: Sequence[Info] = kept
         if self.share:
             result = shared = tuple(reader.detach_all(kept, None)[0])
-            stack = _Stack(shared, None, omitted, gap, keys)
+            stack = Stack(shared, None, omitted, gap, keys)
         else:
             where = {id(frame): index for index, (frame, _, _) in enumerate(raw)}
             plan = [(where[id(info.frame)], info.lineno, info.lasti, info.site) for info in kept]
-            stack = _Stack(None, plan, omitted, gap, keys)
+            stack = Stack(None, plan, omitted, gap, keys)
         if len(self._stacks) >= _LIMIT:
             self._stacks.clear()
         self._stacks[stack_key] = stack
-        return result, omitted, gap, keys
+        return result, omitted, gap, stack
 
 
 def _entries(tb: TracebackType | None) -> list[TracebackType]:
